@@ -1,0 +1,93 @@
+-- Merchants, their order book and contacts, sessions with their append-only event log,
+-- and idempotency keys. States and kinds are checked here, never free text.
+
+CREATE TABLE merchants (
+    id                    TEXT PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+    api_key_hash          TEXT NOT NULL UNIQUE,
+    api_secret_sealed     TEXT NOT NULL,
+    webhook_secret_sealed TEXT NOT NULL,
+    signing_kid           TEXT NOT NULL,
+    policy                JSONB NOT NULL,
+    created_at            TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE orders (
+    merchant_id    TEXT NOT NULL REFERENCES merchants (id),
+    order_id       TEXT NOT NULL CHECK (order_id ~ '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$'),
+    user_id        TEXT NOT NULL,
+    currency       TEXT NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+    amount_minor   BIGINT NOT NULL CHECK (amount_minor >= 0),
+    refunded_minor BIGINT NOT NULL CHECK (refunded_minor >= 0 AND refunded_minor <= amount_minor),
+    description    TEXT,
+    placed_at      TIMESTAMPTZ NOT NULL,
+    updated_at     TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (merchant_id, order_id)
+);
+CREATE INDEX orders_by_user ON orders (merchant_id, user_id, placed_at);
+
+CREATE TABLE contacts (
+    merchant_id TEXT NOT NULL REFERENCES merchants (id),
+    contact_id  TEXT NOT NULL CHECK (contact_id ~ '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$'),
+    user_id     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    aliases     JSONB NOT NULL,
+    verified    BOOLEAN NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (merchant_id, contact_id)
+);
+CREATE INDEX contacts_by_user ON contacts (merchant_id, user_id);
+
+CREATE TABLE sessions (
+    id                      TEXT PRIMARY KEY,
+    merchant_id             TEXT NOT NULL REFERENCES merchants (id),
+    user_id                 TEXT NOT NULL,
+    channel                 TEXT NOT NULL CHECK (channel IN ('chat', 'menu')),
+    mode                    TEXT NOT NULL CHECK (mode IN ('chat', 'menu')),
+    state                   TEXT NOT NULL CHECK (state IN ('collecting', 'clarifying', 'awaiting_confirmation', 'pending_risk_check', 'manual_review', 'submitted', 'settled', 'failed', 'declined', 'cancelled', 'expired')),
+    reason                  TEXT CHECK (reason IN ('shopper_cancelled', 'confirmation_tampered', 'confirmation_expired', 'risk_declined', 'review_declined', 'settlement_failed')),
+    proposed_action         JSONB,
+    confirmation_hash       TEXT,
+    confirmation_expires_at TIMESTAMPTZ,
+    clarifications          INTEGER NOT NULL CHECK (clarifications >= 0),
+    device                  TEXT,
+    client_token_hash       TEXT NOT NULL,
+    version                 BIGINT NOT NULL CHECK (version >= 1),
+    created_at              TIMESTAMPTZ NOT NULL,
+    updated_at              TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX sessions_by_merchant ON sessions (merchant_id, created_at);
+CREATE INDEX sessions_by_state ON sessions (state, confirmation_expires_at);
+
+CREATE TABLE session_events (
+    session_id TEXT NOT NULL REFERENCES sessions (id),
+    seq        BIGINT NOT NULL CHECK (seq >= 1),
+    from_state TEXT CHECK (from_state IN ('collecting', 'clarifying', 'awaiting_confirmation', 'pending_risk_check', 'manual_review', 'submitted', 'settled', 'failed', 'declined', 'cancelled', 'expired')),
+    to_state   TEXT NOT NULL CHECK (to_state IN ('collecting', 'clarifying', 'awaiting_confirmation', 'pending_risk_check', 'manual_review', 'submitted', 'settled', 'failed', 'declined', 'cancelled', 'expired')),
+    kind       TEXT NOT NULL CHECK (kind IN ('opened', 'confirmation_issued', 'clarification_needed', 'clarification_resolved', 'menu_fallback', 'corrected', 'confirmed', 'cancelled', 'confirmation_tampered', 'confirmation_expired', 'risk_scored', 'review_approved', 'review_declined', 'settlement_succeeded', 'settlement_failed')),
+    actor      TEXT NOT NULL CHECK (actor IN ('shopper', 'merchant', 'operator', 'system', 'provider')),
+    payload    JSONB NOT NULL,
+    at         TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+
+CREATE FUNCTION session_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'session_events is append-only';
+END
+$$;
+CREATE TRIGGER session_events_no_change BEFORE UPDATE OR DELETE ON session_events
+    FOR EACH ROW EXECUTE FUNCTION session_events_append_only();
+
+CREATE TABLE idempotency_keys (
+    merchant_id     TEXT NOT NULL REFERENCES merchants (id),
+    key             TEXT NOT NULL,
+    request_hash    TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('in_flight', 'completed')),
+    response_status INTEGER,
+    response_body   TEXT,
+    locked_at       TIMESTAMPTZ NOT NULL,
+    expires_at      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (merchant_id, key),
+    CHECK ((state = 'completed') = (response_status IS NOT NULL AND response_body IS NOT NULL))
+);
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);

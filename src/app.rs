@@ -1,0 +1,138 @@
+//! Start-up: open the store, load the master key, bind the listener, assemble the router.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::secrets::MasterKey;
+use crate::store::{self, Store};
+
+/// Everything a request handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub keys: MasterKey,
+    pub config: Config,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, keys: MasterKey, config: Config) -> Self {
+        AppState(Arc::new(Inner {
+            store,
+            keys,
+            config,
+        }))
+    }
+}
+
+/// A bound, ready server. `build` binds; `run` serves.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+}
+
+/// Opens and migrates the store, loads the master key and binds `config.listen`
+/// (port 0 picks a free port; see `App::addr`).
+pub async fn build(mut config: Config) -> anyhow::Result<App> {
+    let store = store::connect(&config.database_url)
+        .await
+        .context("opening the database")?;
+    let keys = load_master_key(&config)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    config.listen = listener.local_addr()?;
+    Ok(App {
+        listener,
+        state: AppState::new(store, keys, config),
+    })
+}
+
+/// The configured key, else the key file (created with a fresh key on first start).
+pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
+    if let Some(text) = &config.master_key {
+        return Ok(MasterKey::from_text(text.expose())?);
+    }
+    let path = &config.master_key_file;
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            MasterKey::from_text(&text).with_context(|| format!("reading {}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            write_private(path, &key.to_text())
+                .with_context(|| format!("creating {}", path.display()))?;
+            tracing::warn!(path = %path.display(), "created a new master key file; set COUNTERSIGN_MASTER_KEY in production");
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes a file only its owner can read, failing if it already exists.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+impl App {
+    pub fn addr(&self) -> SocketAddr {
+        self.state.config.listen
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = crate::http::router(self.state.clone());
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

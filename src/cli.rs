@@ -1,0 +1,117 @@
+//! The command line: `serve` (default), `migrate`, `merchant create`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::domain::MerchantId;
+use crate::{app, merchants, seed, store, telemetry};
+
+#[derive(Parser)]
+#[command(name = "countersign", version, about, after_help = config::HELP)]
+struct Cli {
+    /// A TOML configuration file.
+    #[arg(long, global = true, env = "COUNTERSIGN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default). Seeds a `demo` merchant into an empty embedded database.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage merchants.
+    #[command(subcommand)]
+    Merchant(MerchantCommand),
+}
+
+#[derive(Subcommand)]
+enum MerchantCommand {
+    /// Create a merchant and print its credentials once, as JSON.
+    Create {
+        /// Lower-case letters, digits, '_' or '-'.
+        #[arg(long)]
+        id: String,
+        /// A JSON policy (schemas/policy.schema.json); the default policy when omitted.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("countersign: configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(config).await,
+            Command::Merchant(MerchantCommand::Create { id, policy }) => {
+                create_merchant(config, &id, policy).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("countersign: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = app::build(config).await?;
+    let state = app.state().clone();
+    if state.config.seed_demo && state.config.is_embedded() {
+        if let Some(creds) = seed::demo(&state).await? {
+            println!(
+                "Seeded the demo merchant `demo`; its API key (shown once): {}",
+                creds.expose().api_key
+            );
+        }
+    }
+    tracing::info!(addr = %app.addr(), database = state.store.backend(), "listening");
+    println!("Countersign is running: {}/", state.config.public_url());
+    app.run().await.context("serving")
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = store::connect(&config.database_url).await?;
+    println!("{} database is up to date", store.backend());
+    Ok(())
+}
+
+async fn create_merchant(config: Config, id: &str, policy: Option<PathBuf>) -> anyhow::Result<()> {
+    let id = MerchantId::parse(id)?;
+    let doc = match policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let policy = merchants::validate_policy(doc.as_ref())?;
+    let store = store::connect(&config.database_url).await?;
+    let keys = app::load_master_key(&config)?;
+    let creds = merchants::create(store.as_ref(), &keys, id, policy).await?;
+    println!("{}", serde_json::to_string_pretty(creds.expose())?);
+    Ok(())
+}

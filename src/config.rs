@@ -1,0 +1,108 @@
+//! Configuration: defaults, then an optional TOML file, then `COUNTERSIGN_*` environment
+//! variables, then `DATABASE_URL`. Later sources win.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+use crate::secrets::Secret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` (embedded) or `postgres://…`.
+    pub database_url: String,
+    /// Base URL clients use to reach this service; defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+    /// 32 bytes, base64: seals stored secrets. Required when `master_key_file` is not used.
+    pub master_key: Option<Secret<String>>,
+    /// Where the master key is kept when `master_key` is not set; created on first start.
+    pub master_key_file: PathBuf,
+    pub log_format: LogFormat,
+    /// Seed a `demo` merchant into an empty embedded database.
+    pub seed_demo: bool,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+/// The directory of the running binary: the embedded database and key file live there.
+fn beside_binary(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(name)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: format!("sqlite://{}", beside_binary("countersign.db").display()),
+            public_url: None,
+            master_key: None,
+            master_key_file: beside_binary("countersign.key"),
+            log_format: LogFormat::Text,
+            seed_demo: true,
+            body_limit_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layered configuration; `file` is read when given and present.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(Env::prefixed("COUNTERSIGN_"))
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// Whether the embedded database is in use.
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// What `--help` says about configuration.
+pub const HELP: &str = "\
+Configuration (later sources win):
+  defaults  <  --config FILE (TOML)  <  COUNTERSIGN_* environment  <  DATABASE_URL
+
+  COUNTERSIGN_LISTEN            address to listen on                [127.0.0.1:8080]
+  DATABASE_URL                  sqlite://PATH or postgres://USER@HOST/DB
+                                (also COUNTERSIGN_DATABASE_URL)     [sqlite file beside the binary]
+  COUNTERSIGN_PUBLIC_URL        base URL clients reach this service at [http://LISTEN]
+  COUNTERSIGN_MASTER_KEY        32 bytes, base64: seals stored secrets; set it in production
+  COUNTERSIGN_MASTER_KEY_FILE   used when no master key is set; created on first start
+                                                                    [countersign.key beside the binary]
+  COUNTERSIGN_LOG_FORMAT        text or json                        [text]
+  COUNTERSIGN_SEED_DEMO         seed a `demo` merchant into an empty embedded database [true]
+  COUNTERSIGN_BODY_LIMIT_BYTES  largest request body                [65536]
+  RUST_LOG                      log filter                          [info]
+
+The same keys, lower-case without the prefix, may appear in the TOML file.";

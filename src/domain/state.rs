@@ -1,0 +1,97 @@
+//! The stored vocabulary of a session: states, modes, channels and end reasons.
+
+use serde::{Deserialize, Serialize};
+
+/// Declares a fieldless enum with a stable snake_case text form, used on the wire and in
+/// CHECK-constrained database columns.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
+text_enum!(
+    /// Where a session is in its life. See `machine` for how it moves.
+    SessionState {
+        Collecting => "collecting",
+        Clarifying => "clarifying",
+        AwaitingConfirmation => "awaiting_confirmation",
+        PendingRiskCheck => "pending_risk_check",
+        ManualReview => "manual_review",
+        Submitted => "submitted",
+        Settled => "settled",
+        Failed => "failed",
+        Declined => "declined",
+        Cancelled => "cancelled",
+        Expired => "expired",
+    }
+);
+
+impl SessionState {
+    /// Terminal states accept no event.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Settled | Self::Failed | Self::Declined | Self::Cancelled | Self::Expired
+        )
+    }
+}
+
+text_enum!(
+    /// How the shopper talks to the session: free chat or the deterministic menu.
+    Mode {
+        Chat => "chat",
+        Menu => "menu",
+    }
+);
+
+text_enum!(
+    /// Why a session ended where it did, when that is worth saying.
+    EndReason {
+        ShopperCancelled => "shopper_cancelled",
+        ConfirmationTampered => "confirmation_tampered",
+        ConfirmationExpired => "confirmation_expired",
+        RiskDeclined => "risk_declined",
+        ReviewDeclined => "review_declined",
+        SettlementFailed => "settlement_failed",
+    }
+);
+
+text_enum!(
+    /// Who caused a transition.
+    Actor {
+        Shopper => "shopper",
+        Merchant => "merchant",
+        Operator => "operator",
+        System => "system",
+        Provider => "provider",
+    }
+);

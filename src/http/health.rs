@@ -1,0 +1,37 @@
+//! Liveness, readiness and the landing page.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Html;
+use serde_json::{Value, json};
+
+use super::error::{AppError, Result};
+use crate::app::AppState;
+
+/// `GET /healthz`: the process is up.
+pub async fn live() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the database answers.
+pub async fn ready(State(app): State<AppState>) -> Result<Json<Value>> {
+    match app.store.ping().await {
+        Ok(()) => Ok(Json(
+            json!({ "status": "ready", "database": app.store.backend() }),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the database is not reachable",
+            ))
+        }
+    }
+}
+
+/// `GET /`: the page in web/.
+pub async fn index() -> Html<&'static str> {
+    Html(include_str!("../../web/index.html"))
+}

@@ -1,0 +1,53 @@
+//! The HTTP edge: routing, authentication, JSON in and out, errors. Handlers parse input
+//! into domain types and call the store; they hold no business rules of their own.
+
+pub mod auth;
+mod book;
+pub mod error;
+mod health;
+mod idempotency;
+pub mod json;
+mod sessions;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use error::AppError;
+
+pub fn router(app: AppState) -> Router {
+    let body_limit = app.config.body_limit_bytes;
+    Router::new()
+        .route("/", get(health::index))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/v1/sessions", axum::routing::post(sessions::open))
+        .route("/v1/sessions/{id}", get(sessions::show))
+        .route("/v1/sessions/{id}/events", get(sessions::events))
+        .route("/v1/orders/{id}", put(book::put_order))
+        .route("/v1/contacts/{id}", put(book::put_contact))
+        .fallback(|| async { AppError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            AppError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed here",
+            )
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(app)
+}
+
+/// One span per request, named by the matched route (never the raw path or headers).
+fn request_span(req: &Request) -> tracing::Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    tracing::info_span!("request", method = %req.method(), route)
+}

@@ -1,0 +1,119 @@
+//! Storage: one trait, a Postgres and a SQLite implementation sharing their SQL
+//! (`sql_store!`), and one conformance suite (tests/it/store.rs) run against both.
+
+mod postgres;
+mod records;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{ContactId, MerchantId, OrderId, SessionId, UserId};
+
+pub use postgres::PgStore;
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with this key exists already.
+    #[error("already exists")]
+    Duplicate,
+    /// Someone else changed the row first (optimistic concurrency).
+    #[error("the session changed concurrently")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    /// Stored data that no longer parses: a bug or a hand edit, never user input.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Maps a unique-key violation to the domain answer `Duplicate`.
+pub(crate) fn unique_as_duplicate(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+        _ => StoreError::Database(e),
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"postgres"` or `"sqlite"`.
+    fn backend(&self) -> &'static str;
+    async fn migrate(&self) -> Result<()>;
+    async fn ping(&self) -> Result<()>;
+
+    async fn create_merchant(&self, m: &NewMerchant) -> Result<()>;
+    async fn merchant(&self, id: &MerchantId) -> Result<Option<Merchant>>;
+    async fn merchant_by_key_hash(&self, api_key_hash: &str) -> Result<Option<Merchant>>;
+    async fn merchant_count(&self) -> Result<i64>;
+
+    /// Inserts or replaces an order; `true` when it was new.
+    async fn put_order(&self, order: &Order) -> Result<bool>;
+    async fn order(&self, merchant: &MerchantId, id: &OrderId) -> Result<Option<Order>>;
+    /// A shopper's orders, most recently placed first.
+    async fn orders_for_user(
+        &self,
+        merchant: &MerchantId,
+        user: &UserId,
+        limit: i64,
+    ) -> Result<Vec<Order>>;
+    /// Inserts or replaces a contact; `true` when it was new.
+    async fn put_contact(&self, contact: &Contact) -> Result<bool>;
+    async fn contact(&self, merchant: &MerchantId, id: &ContactId) -> Result<Option<Contact>>;
+    async fn contacts_for_user(&self, merchant: &MerchantId, user: &UserId)
+    -> Result<Vec<Contact>>;
+
+    /// Creates the session at version 1 with its `opened` event as seq 1, in one transaction.
+    async fn create_session(&self, s: &NewSession, opened: &NewEvent) -> Result<Session>;
+    async fn session(&self, id: SessionId) -> Result<Option<Session>>;
+    /// Writes `change` and appends `event` (seq = new version) in one transaction, if the
+    /// session is still at `expected_version`; otherwise `Conflict` and nothing is written.
+    async fn apply(
+        &self,
+        id: SessionId,
+        expected_version: i64,
+        change: &SessionChange,
+        event: &NewEvent,
+    ) -> Result<Session>;
+    async fn events(&self, id: SessionId) -> Result<Vec<EventRecord>>;
+
+    /// Claims `key` for a request with body hash `request_hash`.
+    async fn idempotency_begin(&self, claim: &IdempotencyClaim) -> Result<IdempotencyBegin>;
+    /// Stores the response for a claimed key.
+    async fn idempotency_complete(
+        &self,
+        merchant: &MerchantId,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()>;
+    /// Forgets a claimed key (the request failed in a way not worth replaying).
+    async fn idempotency_release(&self, merchant: &MerchantId, key: &str) -> Result<()>;
+    /// Deletes expired keys; returns how many.
+    async fn idempotency_purge(&self, now: DateTime<Utc>) -> Result<u64>;
+}
+
+/// Opens the store `url` names (`postgres://…` or `sqlite://…`) and migrates it.
+pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Arc::new(PgStore::connect(url).await?)
+        } else if url.starts_with("sqlite:") {
+            Arc::new(SqliteStore::connect(url).await?)
+        } else {
+            anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:");
+        };
+    store.migrate().await?;
+    Ok(store)
+}

@@ -1,0 +1,534 @@
+//! The SQL both backends share. `sql_store!` expands to a backend's `Store` impl; what differs
+//! per backend (connecting, migrations, how a write transaction starts) lives beside it.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{Result, StoreError};
+use crate::domain::{
+    Actor, ContactId, Currency, EndReason, EventKind, MerchantId, Mode, Money, OrderId, SessionId,
+    SessionState, UserId,
+};
+
+pub(super) const MERCHANT_COLUMNS: &str =
+    "id, api_key_hash, api_secret_sealed, webhook_secret_sealed, signing_kid, policy, created_at";
+pub(super) const ORDER_COLUMNS: &str = "merchant_id, order_id, user_id, currency, amount_minor, \
+     refunded_minor, description, placed_at, updated_at";
+pub(super) const CONTACT_COLUMNS: &str =
+    "merchant_id, contact_id, user_id, name, aliases, verified, updated_at";
+pub(super) const SESSION_COLUMNS: &str = "id, merchant_id, user_id, channel, device, \
+     client_token_hash, state, mode, reason, proposed_action, confirmation_hash, \
+     confirmation_expires_at, clarifications, version, created_at, updated_at";
+pub(super) const EVENT_COLUMNS: &str =
+    "session_id, seq, from_state, to_state, kind, actor, payload, at";
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} {value:?}"))
+}
+
+pub(super) fn state(s: &str) -> Result<SessionState> {
+    SessionState::parse(s).ok_or_else(|| corrupt("state", s))
+}
+pub(super) fn mode(s: &str) -> Result<Mode> {
+    Mode::parse(s).ok_or_else(|| corrupt("mode", s))
+}
+pub(super) fn reason(s: Option<String>) -> Result<Option<EndReason>> {
+    s.map(|s| EndReason::parse(&s).ok_or_else(|| corrupt("reason", &s)))
+        .transpose()
+}
+pub(super) fn kind(s: &str) -> Result<EventKind> {
+    EventKind::parse(s).ok_or_else(|| corrupt("event kind", s))
+}
+pub(super) fn actor(s: &str) -> Result<Actor> {
+    Actor::parse(s).ok_or_else(|| corrupt("actor", s))
+}
+pub(super) fn merchant_id(s: &str) -> Result<MerchantId> {
+    MerchantId::parse(s).map_err(|_| corrupt("merchant id", s))
+}
+pub(super) fn order_id(s: &str) -> Result<OrderId> {
+    OrderId::parse(s).map_err(|_| corrupt("order id", s))
+}
+pub(super) fn contact_id(s: &str) -> Result<ContactId> {
+    ContactId::parse(s).map_err(|_| corrupt("contact id", s))
+}
+pub(super) fn user_id(s: &str) -> Result<UserId> {
+    UserId::parse(s).map_err(|_| corrupt("user id", s))
+}
+pub(super) fn session_id(s: &str) -> Result<SessionId> {
+    SessionId::parse(s).map_err(|_| corrupt("session id", s))
+}
+pub(super) fn money(minor: i64, currency: &str) -> Result<Money> {
+    let c = Currency::parse(currency).map_err(|_| corrupt("currency", currency))?;
+    Money::from_minor(minor, c).map_err(|_| corrupt("amount", &minor.to_string()))
+}
+pub(super) fn json<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| corrupt(what, &e.to_string()))
+}
+
+/// Outcome of reading an existing idempotency row.
+pub(super) fn idempotency_answer(
+    stored_hash: &str,
+    state: &str,
+    status: Option<i32>,
+    body: Option<String>,
+    request_hash: &str,
+) -> Option<super::IdempotencyBegin> {
+    use super::IdempotencyBegin::*;
+    if stored_hash != request_hash {
+        return Some(Mismatch);
+    }
+    match (state, status, body) {
+        ("completed", Some(status), Some(body)) => Some(Replay {
+            status: status as u16,
+            body,
+        }),
+        _ => None,
+    }
+}
+
+/// Marker for "the in-flight holder went away"; used by both backends.
+pub(super) fn is_stale(locked_at: DateTime<Utc>, stale_before: DateTime<Utc>) -> bool {
+    locked_at < stale_before
+}
+
+macro_rules! sql_store {
+    ($store:ty, $db:ty, $name:literal, row_lock = $lock:literal) => {
+        use async_trait::async_trait;
+        use chrono::{DateTime, Utc};
+        use sqlx::Row;
+        use sqlx::types::Json;
+
+        use super::sql::*;
+        use super::*;
+        use crate::domain::{ContactId, MerchantId, OrderId, SessionId, UserId};
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn merchant_row(r: &DbRow) -> Result<Merchant> {
+            Ok(Merchant {
+                id: merchant_id(r.try_get("id")?)?,
+                api_key_hash: r.try_get("api_key_hash")?,
+                api_secret_sealed: r.try_get("api_secret_sealed")?,
+                webhook_secret_sealed: r.try_get("webhook_secret_sealed")?,
+                signing_kid: r.try_get("signing_kid")?,
+                policy: json("policy", r.try_get::<Json<serde_json::Value>, _>("policy")?.0)?,
+                created_at: r.try_get("created_at")?,
+            })
+        }
+
+        fn order_row(r: &DbRow) -> Result<Order> {
+            let currency: &str = r.try_get("currency")?;
+            Ok(Order {
+                merchant_id: merchant_id(r.try_get("merchant_id")?)?,
+                order_id: order_id(r.try_get("order_id")?)?,
+                user_id: user_id(r.try_get("user_id")?)?,
+                amount: money(r.try_get("amount_minor")?, currency)?,
+                refunded: money(r.try_get("refunded_minor")?, currency)?,
+                description: r.try_get("description")?,
+                placed_at: r.try_get("placed_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        fn contact_row(r: &DbRow) -> Result<Contact> {
+            Ok(Contact {
+                merchant_id: merchant_id(r.try_get("merchant_id")?)?,
+                contact_id: contact_id(r.try_get("contact_id")?)?,
+                user_id: user_id(r.try_get("user_id")?)?,
+                name: r.try_get("name")?,
+                aliases: json("aliases", r.try_get::<Json<serde_json::Value>, _>("aliases")?.0)?,
+                verified: r.try_get("verified")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        fn session_row(r: &DbRow) -> Result<Session> {
+            let action: Option<Json<serde_json::Value>> = r.try_get("proposed_action")?;
+            Ok(Session {
+                id: session_id(r.try_get("id")?)?,
+                merchant_id: merchant_id(r.try_get("merchant_id")?)?,
+                user_id: user_id(r.try_get("user_id")?)?,
+                channel: mode(r.try_get("channel")?)?,
+                device: r.try_get("device")?,
+                client_token_hash: r.try_get("client_token_hash")?,
+                state: state(r.try_get("state")?)?,
+                mode: mode(r.try_get("mode")?)?,
+                reason: reason(r.try_get("reason")?)?,
+                proposed_action: action.map(|j| j.0),
+                confirmation_hash: r.try_get("confirmation_hash")?,
+                confirmation_expires_at: r.try_get("confirmation_expires_at")?,
+                clarifications: r.try_get("clarifications")?,
+                version: r.try_get("version")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        fn event_row(r: &DbRow) -> Result<EventRecord> {
+            let from: Option<&str> = r.try_get("from_state")?;
+            Ok(EventRecord {
+                session_id: session_id(r.try_get("session_id")?)?,
+                seq: r.try_get("seq")?,
+                from: from.map(state).transpose()?,
+                to: state(r.try_get("to_state")?)?,
+                kind: kind(r.try_get("kind")?)?,
+                actor: actor(r.try_get("actor")?)?,
+                payload: r.try_get::<Json<serde_json::Value>, _>("payload")?.0,
+                at: r.try_get("at")?,
+            })
+        }
+
+        async fn insert_event<'c>(
+            tx: &mut sqlx::Transaction<'c, $db>,
+            id: SessionId,
+            seq: i64,
+            from: Option<&str>,
+            to: &str,
+            e: &NewEvent,
+            at: DateTime<Utc>,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO session_events (session_id, seq, from_state, to_state, kind, actor, payload, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id.to_string())
+            .bind(seq)
+            .bind(from)
+            .bind(to)
+            .bind(e.kind.as_str())
+            .bind(e.actor.as_str())
+            .bind(Json(&e.payload))
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        /// Whether the row `exists` (a `SELECT 1 … WHERE $1 AND $2`) finds is there.
+        async fn exists(tx: &mut sqlx::Transaction<'_, $db>, exists: &'static str, key: (&str, &str)) -> Result<bool> {
+            let found: Option<i32> = sqlx::query_scalar(exists)
+                .bind(key.0)
+                .bind(key.1)
+                .fetch_optional(&mut **tx)
+                .await?;
+            Ok(found.is_some())
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $name
+            }
+
+            async fn migrate(&self) -> Result<()> {
+                Self::migrator().run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn create_merchant(&self, m: &NewMerchant) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO merchants (id, api_key_hash, api_secret_sealed, webhook_secret_sealed, \
+                     signing_kid, policy, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(m.id.as_str())
+                .bind(&m.api_key_hash)
+                .bind(&m.api_secret_sealed)
+                .bind(&m.webhook_secret_sealed)
+                .bind(&m.signing_kid)
+                .bind(Json(&m.policy))
+                .bind(m.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(unique_as_duplicate)?;
+                Ok(())
+            }
+
+            async fn merchant(&self, id: &MerchantId) -> Result<Option<Merchant>> {
+                let sql = format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&self.pool).await?;
+                row.as_ref().map(merchant_row).transpose()
+            }
+
+            async fn merchant_by_key_hash(&self, hash: &str) -> Result<Option<Merchant>> {
+                let sql = format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE api_key_hash = $1");
+                let row = sqlx::query(&sql).bind(hash).fetch_optional(&self.pool).await?;
+                row.as_ref().map(merchant_row).transpose()
+            }
+
+            async fn merchant_count(&self) -> Result<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM merchants").fetch_one(&self.pool).await?)
+            }
+
+            async fn put_order(&self, o: &Order) -> Result<bool> {
+                let mut tx = self.write_tx().await?;
+                let exists_sql = "SELECT 1 FROM orders WHERE merchant_id = $1 AND order_id = $2";
+                let found = exists(&mut tx, exists_sql, (o.merchant_id.as_str(), o.order_id.as_str())).await?;
+                let insert = "INSERT INTO orders (merchant_id, order_id, user_id, currency, amount_minor, \
+                     refunded_minor, description, placed_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+                let update = "UPDATE orders SET user_id = $3, currency = $4, amount_minor = $5, \
+                     refunded_minor = $6, description = $7, placed_at = $8, updated_at = $9 \
+                     WHERE merchant_id = $1 AND order_id = $2";
+                sqlx::query(if found { update } else { insert })
+                    .bind(o.merchant_id.as_str())
+                    .bind(o.order_id.as_str())
+                    .bind(o.user_id.as_str())
+                    .bind(o.amount.currency().code())
+                    .bind(o.amount.minor())
+                    .bind(o.refunded.minor())
+                    .bind(&o.description)
+                    .bind(o.placed_at)
+                    .bind(o.updated_at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(!found)
+            }
+
+            async fn order(&self, merchant: &MerchantId, id: &OrderId) -> Result<Option<Order>> {
+                let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE merchant_id = $1 AND order_id = $2");
+                let row = sqlx::query(&sql)
+                    .bind(merchant.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(order_row).transpose()
+            }
+
+            async fn orders_for_user(&self, merchant: &MerchantId, user: &UserId, limit: i64) -> Result<Vec<Order>> {
+                let sql = format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders WHERE merchant_id = $1 AND user_id = $2 \
+                     ORDER BY placed_at DESC, order_id DESC LIMIT $3"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(merchant.as_str())
+                    .bind(user.as_str())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(order_row).collect()
+            }
+
+            async fn put_contact(&self, c: &Contact) -> Result<bool> {
+                let mut tx = self.write_tx().await?;
+                let exists_sql = "SELECT 1 FROM contacts WHERE merchant_id = $1 AND contact_id = $2";
+                let found = exists(&mut tx, exists_sql, (c.merchant_id.as_str(), c.contact_id.as_str())).await?;
+                let insert = "INSERT INTO contacts (merchant_id, contact_id, user_id, name, aliases, verified, \
+                     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+                let update = "UPDATE contacts SET user_id = $3, name = $4, aliases = $5, verified = $6, \
+                     updated_at = $7 WHERE merchant_id = $1 AND contact_id = $2";
+                sqlx::query(if found { update } else { insert })
+                    .bind(c.merchant_id.as_str())
+                    .bind(c.contact_id.as_str())
+                    .bind(c.user_id.as_str())
+                    .bind(&c.name)
+                    .bind(Json(&c.aliases))
+                    .bind(c.verified)
+                    .bind(c.updated_at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(!found)
+            }
+
+            async fn contact(&self, merchant: &MerchantId, id: &ContactId) -> Result<Option<Contact>> {
+                let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE merchant_id = $1 AND contact_id = $2");
+                let row = sqlx::query(&sql)
+                    .bind(merchant.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(contact_row).transpose()
+            }
+
+            async fn contacts_for_user(&self, merchant: &MerchantId, user: &UserId) -> Result<Vec<Contact>> {
+                let sql = format!(
+                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE merchant_id = $1 AND user_id = $2 ORDER BY contact_id"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(merchant.as_str())
+                    .bind(user.as_str())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(contact_row).collect()
+            }
+
+            async fn create_session(&self, s: &NewSession, opened: &NewEvent) -> Result<Session> {
+                let mut tx = self.write_tx().await?;
+                let initial = crate::domain::SessionState::Collecting.as_str();
+                sqlx::query(
+                    "INSERT INTO sessions (id, merchant_id, user_id, channel, mode, state, clarifications, \
+                     device, client_token_hash, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $4, $5, 0, $6, $7, 1, $8, $8)",
+                )
+                .bind(s.id.to_string())
+                .bind(s.merchant_id.as_str())
+                .bind(s.user_id.as_str())
+                .bind(s.channel.as_str())
+                .bind(initial)
+                .bind(&s.device)
+                .bind(&s.client_token_hash)
+                .bind(s.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(unique_as_duplicate)?;
+                insert_event(&mut tx, s.id, 1, None, initial, opened, s.created_at).await?;
+                let session = select_session(&mut tx, s.id).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(session)
+            }
+
+            async fn session(&self, id: SessionId) -> Result<Option<Session>> {
+                let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+                let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
+                row.as_ref().map(session_row).transpose()
+            }
+
+            async fn apply(&self, id: SessionId, expected: i64, c: &SessionChange, e: &NewEvent) -> Result<Session> {
+                let mut tx = self.write_tx().await?;
+                let current: Option<(String, i64)> =
+                    sqlx::query_as("SELECT state, version FROM sessions WHERE id = $1")
+                        .bind(id.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let from = match current {
+                    None => return Err(StoreError::NotFound),
+                    Some((_, version)) if version != expected => return Err(StoreError::Conflict),
+                    Some((from, _)) => from,
+                };
+                let updated = sqlx::query(
+                    "UPDATE sessions SET state = $3, mode = $4, reason = $5, proposed_action = $6, \
+                     confirmation_hash = $7, confirmation_expires_at = $8, clarifications = $9, \
+                     version = version + 1, updated_at = $10 WHERE id = $1 AND version = $2",
+                )
+                .bind(id.to_string())
+                .bind(expected)
+                .bind(c.state.as_str())
+                .bind(c.mode.as_str())
+                .bind(c.reason.map(|r| r.as_str()))
+                .bind(c.proposed_action.as_ref().map(Json))
+                .bind(&c.confirmation_hash)
+                .bind(c.confirmation_expires_at)
+                .bind(c.clarifications)
+                .bind(c.at)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() != 1 {
+                    return Err(StoreError::Conflict);
+                }
+                insert_event(&mut tx, id, expected + 1, Some(&from), c.state.as_str(), e, c.at).await?;
+                let session = select_session(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
+                Ok(session)
+            }
+
+            async fn events(&self, id: SessionId) -> Result<Vec<EventRecord>> {
+                let sql = format!("SELECT {EVENT_COLUMNS} FROM session_events WHERE session_id = $1 ORDER BY seq");
+                let rows = sqlx::query(&sql).bind(id.to_string()).fetch_all(&self.pool).await?;
+                rows.iter().map(event_row).collect()
+            }
+
+            async fn idempotency_begin(&self, c: &IdempotencyClaim) -> Result<IdempotencyBegin> {
+                let mut tx = self.write_tx().await?;
+                let answer = claim_idempotency(&mut tx, c).await?;
+                tx.commit().await?;
+                Ok(answer)
+            }
+
+            async fn idempotency_complete(&self, merchant: &MerchantId, key: &str, status: u16, body: &str) -> Result<()> {
+                sqlx::query(
+                    "UPDATE idempotency_keys SET state = 'completed', response_status = $3, \
+                     response_body = $4 WHERE merchant_id = $1 AND key = $2",
+                )
+                .bind(merchant.as_str())
+                .bind(key)
+                .bind(status as i32)
+                .bind(body)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn idempotency_release(&self, merchant: &MerchantId, key: &str) -> Result<()> {
+                sqlx::query("DELETE FROM idempotency_keys WHERE merchant_id = $1 AND key = $2 AND state = 'in_flight'")
+                    .bind(merchant.as_str())
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn idempotency_purge(&self, now: DateTime<Utc>) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+        }
+
+        async fn select_session(tx: &mut sqlx::Transaction<'_, $db>, id: SessionId) -> Result<Option<Session>> {
+            let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+            let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&mut **tx).await?;
+            row.as_ref().map(session_row).transpose()
+        }
+
+        /// Inserts a fresh claim, or decides from the row that is there.
+        async fn claim_idempotency(tx: &mut sqlx::Transaction<'_, $db>, c: &IdempotencyClaim) -> Result<IdempotencyBegin> {
+            let row: Option<(String, String, Option<i32>, Option<String>, DateTime<Utc>, DateTime<Utc>)> =
+                sqlx::query_as(concat!(
+                    "SELECT request_hash, state, response_status, response_body, locked_at, expires_at \
+                     FROM idempotency_keys WHERE merchant_id = $1 AND key = $2",
+                    $lock
+                ))
+                .bind(c.merchant_id.as_str())
+                .bind(&c.key)
+                .fetch_optional(&mut **tx)
+                .await?;
+            let take = match row {
+                None => false,
+                Some((_, _, _, _, _, expires_at)) if expires_at <= c.now => true,
+                Some((hash, state, status, body, locked_at, _)) => {
+                    if let Some(answer) = idempotency_answer(&hash, &state, status, body, &c.request_hash) {
+                        return Ok(answer);
+                    }
+                    if !is_stale(locked_at, c.stale_before) {
+                        return Ok(IdempotencyBegin::InFlight);
+                    }
+                    true
+                }
+            };
+            if take {
+                sqlx::query("DELETE FROM idempotency_keys WHERE merchant_id = $1 AND key = $2")
+                    .bind(c.merchant_id.as_str())
+                    .bind(&c.key)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            sqlx::query(
+                "INSERT INTO idempotency_keys (merchant_id, key, request_hash, state, locked_at, expires_at) \
+                 VALUES ($1, $2, $3, 'in_flight', $4, $5)",
+            )
+            .bind(c.merchant_id.as_str())
+            .bind(&c.key)
+            .bind(&c.request_hash)
+            .bind(c.now)
+            .bind(c.expires_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(unique_as_duplicate)
+            .map(|_| IdempotencyBegin::Claimed)
+            .or_else(|e| match e {
+                // A concurrent first request inserted it between our read and write.
+                StoreError::Duplicate => Ok(IdempotencyBegin::InFlight),
+                other => Err(other),
+            })
+        }
+    };
+}
+pub(super) use sql_store;

@@ -1,0 +1,243 @@
+//! The binary as an operator runs it: `serve`, `migrate`, `merchant create`, and a restart
+//! after SIGKILL that keeps every session and event.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestDb, read};
+
+fn countersign(db: &TestDb) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_countersign"));
+    cmd.env("DATABASE_URL", &db.url)
+        .env("COUNTERSIGN_LISTEN", "127.0.0.1:0")
+        .env(
+            "COUNTERSIGN_MASTER_KEY_FILE",
+            db.dir.path().join("master.key"),
+        )
+        .env_remove("COUNTERSIGN_MASTER_KEY")
+        .env_remove("COUNTERSIGN_DATABASE_URL")
+        .kill_on_drop(true);
+    cmd
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    demo_key: Option<String>,
+}
+
+/// Starts `serve` and reads its stdout until it says where it listens.
+async fn serve(db: &TestDb) -> Server {
+    let mut child = countersign(db)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut demo_key = None;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some((_, key)) = line.split_once("(shown once): ") {
+            demo_key = Some(key.trim().to_owned());
+        }
+        if let Some(url) = line.strip_prefix("Countersign is running: ") {
+            let base = url.trim_end_matches('/').to_owned();
+            return Server {
+                child,
+                base,
+                demo_key,
+            };
+        }
+    }
+    panic!(
+        "the server exited before listening: {:?}",
+        child.wait().await
+    );
+}
+
+async fn run(db: &TestDb, args: &[&str]) -> (bool, String, String) {
+    let out = countersign(db).args(args).output().await.expect("run");
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
+async fn create_merchant(db: &TestDb, id: &str) -> Value {
+    let (ok, stdout, stderr) = run(db, &["merchant", "create", "--id", id]).await;
+    assert!(ok, "{stderr}");
+    serde_json::from_str(&stdout).expect("credentials JSON")
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, url).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    read(req.send().await.unwrap()).await
+}
+
+async fn a_killed_server_restarts_with_every_session_and_event(b: Backend) {
+    let db = TestDb::new(b).await;
+    let mut server = serve(&db).await;
+    assert_eq!(
+        b == Backend::Sqlite,
+        server.demo_key.is_some(),
+        "demo is seeded only on the embedded database"
+    );
+    let creds = create_merchant(&db, "acme").await;
+    let key = creds["api_key"].as_str().unwrap().to_owned();
+    assert!(
+        creds["webhook_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    let health = call(
+        reqwest::Method::GET,
+        format!("{}/healthz", server.base),
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(health.0, 200);
+    let order = json!({"user_id": "u1", "amount": {"value": "128.00", "currency": "CNY"}});
+    let put = call(
+        reqwest::Method::PUT,
+        format!("{}/v1/orders/1042", server.base),
+        &key,
+        Some(order),
+    )
+    .await;
+    assert_eq!(put.0, 201, "{}", put.1);
+    let (status, opened) = call(
+        reqwest::Method::POST,
+        format!("{}/v1/sessions", server.base),
+        &key,
+        Some(json!({"user_id": "u1"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{opened}");
+    let id = opened["session_id"].as_str().unwrap();
+    let before = call(
+        reqwest::Method::GET,
+        format!("{}/v1/sessions/{id}/events", server.base),
+        &key,
+        None,
+    )
+    .await;
+
+    server.child.start_kill().unwrap(); // SIGKILL: no graceful shutdown
+    server.child.wait().await.unwrap();
+
+    let again = serve(&db).await;
+    assert!(again.demo_key.is_none(), "the demo merchant is seeded once");
+    let after = call(
+        reqwest::Method::GET,
+        format!("{}/v1/sessions/{id}/events", again.base),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(after, before);
+    let token = opened["client_token"].as_str().unwrap();
+    let (status, session) = call(
+        reqwest::Method::GET,
+        format!("{}/v1/sessions/{id}", again.base),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, session["state"].as_str()),
+        (200, Some("collecting"))
+    );
+    let order = call(
+        reqwest::Method::PUT,
+        format!("{}/v1/orders/1042", again.base),
+        &key,
+        Some(json!({"user_id": "u1", "amount": {"value": "128.00", "currency": "CNY"}})),
+    )
+    .await;
+    assert_eq!(order.0, 200, "the order survived the kill");
+}
+
+async fn merchant_create_refuses_duplicates_and_bad_policies(b: Backend) {
+    let db = TestDb::new(b).await;
+    create_merchant(&db, "acme").await;
+    let (ok, stdout, stderr) = run(&db, &["merchant", "create", "--id", "acme"]).await;
+    assert!(!ok && stdout.is_empty(), "no credentials for a duplicate");
+    assert!(stderr.contains("exists already"), "{stderr}");
+    let policy = db.dir.path().join("policy.json");
+    write(&policy, r#"{"refund": {"max_amount": "-5"}}"#);
+    let (ok, _, stderr) = run(
+        &db,
+        &[
+            "merchant",
+            "create",
+            "--id",
+            "beta",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(!ok);
+    assert!(stderr.contains("/refund/max_amount"), "{stderr}");
+    write(
+        &policy,
+        r#"{"currency": "USD", "refund": {"max_amount": "50.00"}, "risk": {"review_at": 0.4}}"#,
+    );
+    let (ok, stdout, stderr) = run(
+        &db,
+        &[
+            "merchant",
+            "create",
+            "--id",
+            "beta",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("csk_"));
+    let (ok, _, stderr) = run(&db, &["merchant", "create", "--id", "Bad Id"]).await;
+    assert!(!ok && stderr.contains("merchant id"), "{stderr}");
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+async fn migrate_and_help_work(b: Backend) {
+    let db = TestDb::new(b).await;
+    let (ok, stdout, stderr) = run(&db, &["migrate"]).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("up to date"));
+    let (ok, stdout, _) = run(&db, &["--help"]).await;
+    assert!(ok);
+    for needle in [
+        "serve",
+        "migrate",
+        "merchant",
+        "DATABASE_URL",
+        "COUNTERSIGN_LISTEN",
+        "COUNTERSIGN_MASTER_KEY",
+    ] {
+        assert!(stdout.contains(needle), "--help should mention {needle}");
+    }
+}
+
+backend_tests!(
+    a_killed_server_restarts_with_every_session_and_event,
+    merchant_create_refuses_duplicates_and_bad_policies,
+    migrate_and_help_work,
+);

@@ -1,0 +1,10 @@
+//! Integration tests: the real server on port 0, a real database per test (SQLite always,
+//! Postgres when COUNTERSIGN_TEST_POSTGRES is set), real HTTP.
+
+mod helpers;
+
+mod api;
+mod book;
+mod cli;
+mod idempotency;
+mod store;

@@ -1,0 +1,474 @@
+//! The storage conformance suite: every backend must behave the same.
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use countersign::clock::now;
+use countersign::domain::machine::{self, Event, RiskThresholds, Score};
+use countersign::domain::*;
+use countersign::store::*;
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestDb, count_rows};
+
+fn merchant(id: &str) -> NewMerchant {
+    NewMerchant {
+        id: MerchantId::parse(id).unwrap(),
+        api_key_hash: format!("hash-of-{id}"),
+        api_secret_sealed: "sealed-api".into(),
+        webhook_secret_sealed: "sealed-webhook".into(),
+        signing_kid: "k1".into(),
+        policy: PolicyDoc::default(),
+        created_at: now(),
+    }
+}
+
+fn cny(v: &str) -> Money {
+    Money::parse(v, Currency::CNY).unwrap()
+}
+
+fn order(id: &str, user: &str, amount: &str, age_minutes: i64) -> Order {
+    Order {
+        merchant_id: MerchantId::parse("acme").unwrap(),
+        order_id: OrderId::parse(id).unwrap(),
+        user_id: UserId::parse(user).unwrap(),
+        amount: cny(amount),
+        refunded: cny("0"),
+        description: Some("tea".into()),
+        placed_at: now() - TimeDelta::minutes(age_minutes),
+        updated_at: now(),
+    }
+}
+
+fn opened() -> NewEvent {
+    NewEvent {
+        kind: EventKind::Opened,
+        actor: Actor::Merchant,
+        payload: json!({"text": "hi"}),
+    }
+}
+
+async fn store_with_merchant(backend: Backend) -> (TestDb, Arc<dyn Store>) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    store.create_merchant(&merchant("acme")).await.unwrap();
+    (db, store)
+}
+
+async fn new_session(store: &dyn Store) -> Session {
+    let s = NewSession {
+        id: SessionId::new(),
+        merchant_id: MerchantId::parse("acme").unwrap(),
+        user_id: UserId::parse("u1").unwrap(),
+        channel: Mode::Chat,
+        device: Some("phone".into()),
+        client_token_hash: "token-hash".into(),
+        created_at: now(),
+    };
+    store.create_session(&s, &opened()).await.unwrap()
+}
+
+/// Runs `event` through the state machine and persists the result.
+async fn step(store: &dyn Store, s: &Session, event: Event) -> Result<Session> {
+    let t = machine::transition(s.state, &event).expect("allowed");
+    let mut change = s.change(now());
+    change.state = t.to;
+    change.reason = t.reason;
+    let e = NewEvent {
+        kind: event.kind(),
+        actor: Actor::System,
+        payload: json!({}),
+    };
+    store.apply(s.id, s.version, &change, &e).await
+}
+
+async fn merchants_are_unique_and_found_by_key_hash(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    assert!(matches!(
+        store.create_merchant(&merchant("acme")).await,
+        Err(StoreError::Duplicate)
+    ));
+    let mut other = merchant("beta");
+    other.api_key_hash = "hash-of-acme".into();
+    assert!(matches!(
+        store.create_merchant(&other).await,
+        Err(StoreError::Duplicate)
+    ));
+    let found = store
+        .merchant_by_key_hash("hash-of-acme")
+        .await
+        .unwrap()
+        .unwrap();
+    let want = NewMerchant {
+        created_at: found.created_at,
+        ..merchant("acme")
+    };
+    assert_eq!(found, want);
+    assert!(store.merchant_by_key_hash("nope").await.unwrap().is_none());
+    assert_eq!(store.merchant_count().await.unwrap(), 1);
+}
+
+async fn orders_round_trip_and_list_newest_first(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let old = order("1041", "u1", "256.00", 60);
+    let mut new = order("1042", "u1", "128.00", 5);
+    assert!(store.put_order(&old).await.unwrap());
+    assert!(store.put_order(&new).await.unwrap());
+    assert!(
+        store
+            .put_order(&order("2001", "u2", "1.00", 1))
+            .await
+            .unwrap()
+    );
+    new.refunded = cny("28.00");
+    assert!(
+        !store.put_order(&new).await.unwrap(),
+        "replacing is not creating"
+    );
+    let got = store
+        .order(&new.merchant_id, &new.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, new);
+    assert_eq!(got.refundable(), cny("100.00"));
+    let listed = store
+        .orders_for_user(&new.merchant_id, &new.user_id, 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = listed.iter().map(|o| o.order_id.as_str()).collect();
+    assert_eq!(ids, ["1042", "1041"]);
+    let unknown = OrderId::parse("9999").unwrap();
+    assert!(
+        store
+            .order(&new.merchant_id, &unknown)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn contacts_round_trip(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let mut c = Contact {
+        merchant_id: MerchantId::parse("acme").unwrap(),
+        contact_id: ContactId::parse("mum").unwrap(),
+        user_id: UserId::parse("u1").unwrap(),
+        name: "Mum".into(),
+        aliases: vec!["Mom".into(), "妈妈".into()],
+        verified: false,
+        updated_at: now(),
+    };
+    assert!(store.put_contact(&c).await.unwrap());
+    c.verified = true;
+    assert!(!store.put_contact(&c).await.unwrap());
+    assert_eq!(
+        store
+            .contact(&c.merchant_id, &c.contact_id)
+            .await
+            .unwrap()
+            .unwrap(),
+        c
+    );
+    assert_eq!(
+        store
+            .contacts_for_user(&c.merchant_id, &c.user_id)
+            .await
+            .unwrap(),
+        vec![c]
+    );
+}
+
+async fn a_session_starts_collecting_with_its_opened_event(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let s = new_session(store.as_ref()).await;
+    assert_eq!(
+        (s.state, s.mode, s.version, s.clarifications),
+        (SessionState::Collecting, Mode::Chat, 1, 0)
+    );
+    assert_eq!(store.session(s.id).await.unwrap().unwrap(), s);
+    let events = store.events(s.id).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].seq, events[0].from, events[0].to),
+        (1, None, SessionState::Collecting)
+    );
+    assert_eq!(events[0].payload, json!({"text": "hi"}));
+}
+
+async fn transitions_append_events_and_stale_versions_are_refused(b: Backend) {
+    let (db, store) = store_with_merchant(b).await;
+    let s = new_session(store.as_ref()).await;
+    let mut change = s.change(now());
+    change.state = SessionState::AwaitingConfirmation;
+    change.proposed_action = Some(json!({"kind": "refund", "order_id": "1042"}));
+    change.confirmation_hash = Some("abc".into());
+    change.confirmation_expires_at = Some(now() + TimeDelta::minutes(5));
+    let e = NewEvent {
+        kind: EventKind::ConfirmationIssued,
+        actor: Actor::System,
+        payload: json!({"n": 1}),
+    };
+    let moved = store.apply(s.id, 1, &change, &e).await.unwrap();
+    assert_eq!(
+        (moved.version, moved.state),
+        (2, SessionState::AwaitingConfirmation)
+    );
+    assert_eq!(moved.proposed_action, change.proposed_action);
+    assert_eq!(
+        moved.confirmation_expires_at,
+        change.confirmation_expires_at
+    );
+
+    let mut stale = s.change(now());
+    stale.state = SessionState::Cancelled;
+    let cancel = NewEvent {
+        kind: EventKind::Cancelled,
+        actor: Actor::Shopper,
+        payload: json!({}),
+    };
+    assert!(matches!(
+        store.apply(s.id, 1, &stale, &cancel).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.session(s.id).await.unwrap().unwrap(),
+        moved,
+        "a stale write changes nothing"
+    );
+    assert_eq!(count_rows(&db.url, "session_events").await, 2);
+    let events = store.events(s.id).await.unwrap();
+    assert_eq!(events[1].seq, 2);
+    assert_eq!(events[1].from, Some(SessionState::Collecting));
+    assert_eq!(events[1].to, SessionState::AwaitingConfirmation);
+    assert_eq!(events[1].kind, EventKind::ConfirmationIssued);
+    assert!(matches!(
+        store.apply(SessionId::new(), 1, &stale, &cancel).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn concurrent_writers_at_one_version_yield_one_winner(b: Backend) {
+    let (db, store) = store_with_merchant(b).await;
+    let s = new_session(store.as_ref()).await;
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let (store, s) = (store.clone(), s.clone());
+            tokio::spawn(async move {
+                let mut change = s.change(now());
+                change.clarifications = i + 1;
+                change.state = SessionState::Clarifying;
+                let e = NewEvent {
+                    kind: EventKind::ClarificationNeeded,
+                    actor: Actor::System,
+                    payload: json!({"i": i}),
+                };
+                store.apply(s.id, 1, &change, &e).await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(StoreError::Conflict) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(count_rows(&db.url, "session_events").await, 2);
+    assert_eq!(store.session(s.id).await.unwrap().unwrap().version, 2);
+}
+
+async fn the_event_log_replays_to_the_stored_state(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let mut s = new_session(store.as_ref()).await;
+    let thresholds = RiskThresholds::default();
+    let path = [
+        Event::ClarificationNeeded { asked: 0, max: 3 },
+        Event::ConfirmationIssued,
+        Event::Confirmed,
+        Event::RiskScored {
+            score: Score::new(0.1).unwrap(),
+            thresholds,
+        },
+        Event::SettlementSucceeded,
+    ];
+    for event in path.clone() {
+        s = step(store.as_ref(), &s, event).await.unwrap();
+    }
+    assert_eq!(s.state, SessionState::Settled);
+    let log = store.events(s.id).await.unwrap();
+    let kinds: Vec<_> = log.iter().skip(1).map(|e| e.kind).collect();
+    assert_eq!(kinds, path.iter().map(Event::kind).collect::<Vec<_>>());
+    let mut replayed = SessionState::Collecting;
+    for (e, event) in log.iter().skip(1).zip(path.iter()) {
+        assert_eq!(e.from, Some(replayed));
+        replayed = machine::transition(replayed, event).unwrap().to;
+        assert_eq!(e.to, replayed);
+    }
+    assert_eq!(replayed, s.state);
+    assert!(
+        machine::transition(s.state, &Event::Cancelled).is_err(),
+        "terminal"
+    );
+}
+
+async fn the_schema_refuses_free_text_states_and_edits_to_the_log(b: Backend) {
+    let (db, store) = store_with_merchant(b).await;
+    let s = new_session(store.as_ref()).await;
+    let id = s.id.to_string();
+    let bad_state = format!("UPDATE sessions SET state = 'paid' WHERE id = '{id}'");
+    let edit_log =
+        format!("UPDATE session_events SET kind = 'confirmed' WHERE session_id = '{id}'");
+    let drop_log = format!("DELETE FROM session_events WHERE session_id = '{id}'");
+    for sql in [bad_state, edit_log, drop_log] {
+        assert!(execute(&db.url, &sql).await.is_err(), "{sql} should fail");
+    }
+    assert_eq!(store.session(s.id).await.unwrap().unwrap(), s);
+    assert_eq!(store.events(s.id).await.unwrap().len(), 1);
+}
+
+async fn execute(url: &str, sql: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await?;
+        sqlx::query(sql).execute(&mut c).await.map(|_| ())
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await?;
+        sqlx::query(sql).execute(&mut c).await.map(|_| ())
+    }
+}
+
+fn claim(key: &str, hash: &str, at: chrono::DateTime<chrono::Utc>) -> IdempotencyClaim {
+    IdempotencyClaim {
+        merchant_id: MerchantId::parse("acme").unwrap(),
+        key: key.into(),
+        request_hash: hash.into(),
+        now: at,
+        expires_at: at + TimeDelta::hours(24),
+        stale_before: at - TimeDelta::seconds(60),
+    }
+}
+
+async fn idempotency_keys_claim_replay_conflict_and_expire(b: Backend) {
+    use IdempotencyBegin::*;
+    let (_db, store) = store_with_merchant(b).await;
+    let m = MerchantId::parse("acme").unwrap();
+    let t0 = now();
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h1", t0))
+            .await
+            .unwrap(),
+        Claimed
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h1", t0))
+            .await
+            .unwrap(),
+        InFlight
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h2", t0))
+            .await
+            .unwrap(),
+        Mismatch
+    );
+    store
+        .idempotency_complete(&m, "k", 201, "{\"ok\":1}")
+        .await
+        .unwrap();
+    let replay = Replay {
+        status: 201,
+        body: "{\"ok\":1}".into(),
+    };
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h1", t0))
+            .await
+            .unwrap(),
+        replay
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h2", t0))
+            .await
+            .unwrap(),
+        Mismatch
+    );
+    // A day later the key is free again.
+    let later = t0 + TimeDelta::hours(25);
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h2", later))
+            .await
+            .unwrap(),
+        Claimed
+    );
+    // A released claim is free at once; an abandoned one after its lease.
+    store.idempotency_release(&m, "k").await.unwrap();
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h3", later))
+            .await
+            .unwrap(),
+        Claimed
+    );
+    let after_lease = later + TimeDelta::seconds(61);
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h3", after_lease))
+            .await
+            .unwrap(),
+        Claimed
+    );
+    assert_eq!(
+        store
+            .idempotency_purge(later + TimeDelta::hours(48))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+async fn concurrent_claims_of_one_key_yield_one_owner(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let t0 = now();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .idempotency_begin(&claim("race", "h", t0))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut owners = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            IdempotencyBegin::Claimed => owners += 1,
+            IdempotencyBegin::InFlight => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(owners, 1);
+}
+
+backend_tests!(
+    merchants_are_unique_and_found_by_key_hash,
+    orders_round_trip_and_list_newest_first,
+    contacts_round_trip,
+    a_session_starts_collecting_with_its_opened_event,
+    transitions_append_events_and_stale_versions_are_refused,
+    concurrent_writers_at_one_version_yield_one_winner,
+    the_event_log_replays_to_the_stored_state,
+    the_schema_refuses_free_text_states_and_edits_to_the_log,
+    idempotency_keys_claim_replay_conflict_and_expire,
+    concurrent_claims_of_one_key_yield_one_owner,
+);
