@@ -18,6 +18,8 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod confirmation;
+pub mod dialogue;
 pub mod domain;
 pub mod http;
 pub mod merchants;
@@ -26,6 +28,7 @@ pub mod secrets;
 pub mod seed;
 pub mod store;
 pub mod telemetry;
+pub mod understanding;
 
 pub use app::{App, AppState, build};
 pub use config::Config;

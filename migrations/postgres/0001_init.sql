@@ -49,6 +49,8 @@ CREATE TABLE sessions (
     confirmation_hash       TEXT,
     confirmation_expires_at TIMESTAMPTZ,
     clarifications          INTEGER NOT NULL CHECK (clarifications >= 0),
+    draft                   JSONB NOT NULL,
+    frame_seq               BIGINT NOT NULL CHECK (frame_seq >= 0),
     device                  TEXT,
     client_token_hash       TEXT NOT NULL,
     version                 BIGINT NOT NULL CHECK (version >= 1),
@@ -63,7 +65,7 @@ CREATE TABLE session_events (
     seq        BIGINT NOT NULL CHECK (seq >= 1),
     from_state TEXT CHECK (from_state IN ('collecting', 'clarifying', 'awaiting_confirmation', 'pending_risk_check', 'manual_review', 'submitted', 'settled', 'failed', 'declined', 'cancelled', 'expired')),
     to_state   TEXT NOT NULL CHECK (to_state IN ('collecting', 'clarifying', 'awaiting_confirmation', 'pending_risk_check', 'manual_review', 'submitted', 'settled', 'failed', 'declined', 'cancelled', 'expired')),
-    kind       TEXT NOT NULL CHECK (kind IN ('opened', 'confirmation_issued', 'clarification_needed', 'clarification_resolved', 'menu_fallback', 'corrected', 'confirmed', 'cancelled', 'confirmation_tampered', 'confirmation_expired', 'risk_scored', 'review_approved', 'review_declined', 'settlement_succeeded', 'settlement_failed')),
+    kind       TEXT NOT NULL CHECK (kind IN ('opened', 'confirmation_issued', 'clarification_needed', 'clarification_resolved', 'proposal_refused', 'menu_fallback', 'menu_step', 'corrected', 'confirmed', 'cancelled', 'confirmation_tampered', 'confirmation_expired', 'risk_scored', 'review_approved', 'review_declined', 'settlement_succeeded', 'settlement_failed')),
     actor      TEXT NOT NULL CHECK (actor IN ('shopper', 'merchant', 'operator', 'system', 'provider')),
     payload    JSONB NOT NULL,
     at         TIMESTAMPTZ NOT NULL,
@@ -77,6 +79,32 @@ END
 $$;
 CREATE TRIGGER session_events_no_change BEFORE UPDATE OR DELETE ON session_events
     FOR EACH ROW EXECUTE FUNCTION session_events_append_only();
+
+-- What the server said on each session's sockets, for `resume`.
+CREATE TABLE session_frames (
+    session_id TEXT NOT NULL REFERENCES sessions (id),
+    seq        BIGINT NOT NULL CHECK (seq >= 1),
+    frame      JSONB NOT NULL,
+    at         TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+
+-- Every language-model call, for audit.
+CREATE TABLE model_calls (
+    id                BIGSERIAL PRIMARY KEY,
+    session_id        TEXT NOT NULL,
+    endpoint          TEXT NOT NULL,
+    model             TEXT NOT NULL,
+    purpose           TEXT NOT NULL CHECK (purpose IN ('extract', 'phrase')),
+    outcome           TEXT NOT NULL CHECK (outcome IN ('ok', 'invalid_output', 'rate_limited', 'server_error', 'timeout', 'transport_error', 'client_error')),
+    latency_ms        BIGINT NOT NULL,
+    prompt_tokens     BIGINT,
+    completion_tokens BIGINT,
+    request           JSONB NOT NULL,
+    response          TEXT,
+    at                TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX model_calls_by_session ON model_calls (session_id, at);
 
 CREATE TABLE idempotency_keys (
     merchant_id     TEXT NOT NULL REFERENCES merchants (id),

@@ -49,6 +49,8 @@ CREATE TABLE sessions (
     confirmation_hash       TEXT,
     confirmation_expires_at TEXT,
     clarifications          INTEGER NOT NULL CHECK (clarifications >= 0),
+    draft                   TEXT NOT NULL,
+    frame_seq               INTEGER NOT NULL CHECK (frame_seq >= 0),
     device                  TEXT,
     client_token_hash       TEXT NOT NULL,
     version                 INTEGER NOT NULL CHECK (version >= 1),
@@ -63,7 +65,7 @@ CREATE TABLE session_events (
     seq        INTEGER NOT NULL CHECK (seq >= 1),
     from_state TEXT CHECK (from_state IN ('collecting', 'clarifying', 'awaiting_confirmation', 'pending_risk_check', 'manual_review', 'submitted', 'settled', 'failed', 'declined', 'cancelled', 'expired')),
     to_state   TEXT NOT NULL CHECK (to_state IN ('collecting', 'clarifying', 'awaiting_confirmation', 'pending_risk_check', 'manual_review', 'submitted', 'settled', 'failed', 'declined', 'cancelled', 'expired')),
-    kind       TEXT NOT NULL CHECK (kind IN ('opened', 'confirmation_issued', 'clarification_needed', 'clarification_resolved', 'menu_fallback', 'corrected', 'confirmed', 'cancelled', 'confirmation_tampered', 'confirmation_expired', 'risk_scored', 'review_approved', 'review_declined', 'settlement_succeeded', 'settlement_failed')),
+    kind       TEXT NOT NULL CHECK (kind IN ('opened', 'confirmation_issued', 'clarification_needed', 'clarification_resolved', 'proposal_refused', 'menu_fallback', 'menu_step', 'corrected', 'confirmed', 'cancelled', 'confirmation_tampered', 'confirmation_expired', 'risk_scored', 'review_approved', 'review_declined', 'settlement_succeeded', 'settlement_failed')),
     actor      TEXT NOT NULL CHECK (actor IN ('shopper', 'merchant', 'operator', 'system', 'provider')),
     payload    TEXT NOT NULL,
     at         TEXT NOT NULL,
@@ -78,6 +80,32 @@ CREATE TRIGGER session_events_no_delete BEFORE DELETE ON session_events
 BEGIN
     SELECT RAISE(ABORT, 'session_events is append-only');
 END;
+
+-- What the server said on each session's sockets, for `resume`.
+CREATE TABLE session_frames (
+    session_id TEXT NOT NULL REFERENCES sessions (id),
+    seq        INTEGER NOT NULL CHECK (seq >= 1),
+    frame      TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+
+-- Every language-model call, for audit.
+CREATE TABLE model_calls (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id        TEXT NOT NULL,
+    endpoint          TEXT NOT NULL,
+    model             TEXT NOT NULL,
+    purpose           TEXT NOT NULL CHECK (purpose IN ('extract', 'phrase')),
+    outcome           TEXT NOT NULL CHECK (outcome IN ('ok', 'invalid_output', 'rate_limited', 'server_error', 'timeout', 'transport_error', 'client_error')),
+    latency_ms        INTEGER NOT NULL,
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    request           TEXT NOT NULL,
+    response          TEXT,
+    at                TEXT NOT NULL
+);
+CREATE INDEX model_calls_by_session ON model_calls (session_id, at);
 
 CREATE TABLE idempotency_keys (
     merchant_id     TEXT NOT NULL REFERENCES merchants (id),

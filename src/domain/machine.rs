@@ -49,8 +49,12 @@ pub enum Event {
     },
     /// The shopper's answer resolved the question; more may still be needed.
     ClarificationResolved,
+    /// What the shopper asked for was refused by policy or the order book; ask again.
+    ProposalRefused,
     /// The model is unavailable or keeps guessing: continue with the menu.
     MenuFallback,
+    /// The shopper picked a menu option that leads to the next menu.
+    MenuStep,
     /// The shopper changed what they asked for; the old confirmation is void.
     Corrected,
     /// A valid countersignature arrived.
@@ -79,7 +83,9 @@ text_enum!(
         ConfirmationIssued => "confirmation_issued",
         ClarificationNeeded => "clarification_needed",
         ClarificationResolved => "clarification_resolved",
+        ProposalRefused => "proposal_refused",
         MenuFallback => "menu_fallback",
+        MenuStep => "menu_step",
         Corrected => "corrected",
         Confirmed => "confirmed",
         Cancelled => "cancelled",
@@ -99,7 +105,9 @@ impl Event {
             Event::ConfirmationIssued => EventKind::ConfirmationIssued,
             Event::ClarificationNeeded { .. } => EventKind::ClarificationNeeded,
             Event::ClarificationResolved => EventKind::ClarificationResolved,
+            Event::ProposalRefused => EventKind::ProposalRefused,
             Event::MenuFallback => EventKind::MenuFallback,
+            Event::MenuStep => EventKind::MenuStep,
             Event::Corrected => EventKind::Corrected,
             Event::Confirmed => EventKind::Confirmed,
             Event::Cancelled => EventKind::Cancelled,
@@ -189,7 +197,9 @@ pub fn transition(state: SessionState, event: &Event) -> Result<Transition, Tran
             }
         }
         (Clarifying, Event::ClarificationResolved) => to(Collecting),
+        (Collecting | Clarifying, Event::ProposalRefused) => to(Collecting),
         (Collecting | Clarifying, Event::MenuFallback) => with(Collecting, &[EnterMenuMode]),
+        (Collecting, Event::MenuStep) => to(Collecting),
         (Collecting | Clarifying, Event::Cancelled) => {
             ends(Cancelled, EndReason::ShopperCancelled, &[])
         }

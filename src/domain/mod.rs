@@ -1,12 +1,14 @@
 //! The pure core: values that cannot be invalid, the merchant policy and the state machine.
 //! Nothing here knows about HTTP or SQL.
 
+pub mod action;
 pub mod ids;
 pub mod machine;
 pub mod money;
 pub mod policy;
 pub mod state;
 
+pub use action::{Action, Lang};
 pub use ids::{ContactId, IdError, IdempotencyKey, MerchantId, OrderId, SessionId, UserId};
 pub use machine::{Effect, Event, EventKind, RiskThresholds, Score, Transition, TransitionError};
 pub use money::{Currency, Money, MoneyError};

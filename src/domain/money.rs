@@ -166,6 +166,12 @@ impl Money {
         )
     }
 
+    /// Whether `self` is more than `limit`. Amounts in different currencies cannot be
+    /// compared, so they count as exceeding: a check fails closed.
+    pub fn exceeds(&self, limit: Money) -> bool {
+        self.currency != limit.currency || self.minor > limit.minor
+    }
+
     /// `self - other`, or `None` when it would go below zero or currencies differ.
     pub fn checked_sub(&self, other: Money) -> Option<Money> {
         if self.currency != other.currency || other.minor > self.minor {
@@ -316,5 +322,7 @@ mod tests {
         let usd = Money::parse("1", Currency::parse("USD").unwrap()).unwrap();
         assert_eq!(a.checked_sub(usd), None);
         assert!(a.checked_add(usd).is_err());
+        assert!(a.exceeds(b) && !b.exceeds(a) && !a.exceeds(a));
+        assert!(b.exceeds(usd), "different currencies fail closed");
     }
 }

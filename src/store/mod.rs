@@ -77,16 +77,27 @@ pub trait Store: Send + Sync + 'static {
     /// Creates the session at version 1 with its `opened` event as seq 1, in one transaction.
     async fn create_session(&self, s: &NewSession, opened: &NewEvent) -> Result<Session>;
     async fn session(&self, id: SessionId) -> Result<Option<Session>>;
-    /// Writes `change` and appends `event` (seq = new version) in one transaction, if the
-    /// session is still at `expected_version`; otherwise `Conflict` and nothing is written.
+    /// Writes `change`, appends `event` (seq = new version) and stores `frames` for the
+    /// session's sockets, in one transaction, if the session is still at `expected_version`;
+    /// otherwise `Conflict` and nothing is written. The frames end at the returned
+    /// session's `frame_seq`.
     async fn apply(
         &self,
         id: SessionId,
         expected_version: i64,
         change: &SessionChange,
         event: &NewEvent,
+        frames: &[serde_json::Value],
     ) -> Result<Session>;
     async fn events(&self, id: SessionId) -> Result<Vec<EventRecord>>;
+
+    /// Stores frames that come with no state change; returns the seq of the last one.
+    async fn append_frames(&self, id: SessionId, frames: &[serde_json::Value]) -> Result<i64>;
+    /// Stored frames with a seq above `after`, oldest first.
+    async fn frames_after(&self, id: SessionId, after: i64, limit: i64)
+    -> Result<Vec<StoredFrame>>;
+    /// Sessions whose confirmation expired by `now`.
+    async fn expiring(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<SessionId>>;
 
     /// Claims `key` for a request with body hash `request_hash`.
     async fn idempotency_begin(&self, claim: &IdempotencyClaim) -> Result<IdempotencyBegin>;

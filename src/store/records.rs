@@ -75,6 +75,8 @@ pub struct SessionChange {
     pub confirmation_hash: Option<String>,
     pub confirmation_expires_at: Option<DateTime<Utc>>,
     pub clarifications: i32,
+    /// What the dialogue has gathered so far (see `dialogue::Draft`).
+    pub draft: Value,
     pub at: DateTime<Utc>,
 }
 
@@ -93,6 +95,9 @@ pub struct Session {
     pub confirmation_hash: Option<String>,
     pub confirmation_expires_at: Option<DateTime<Utc>>,
     pub clarifications: i32,
+    pub draft: Value,
+    /// The seq of the last frame stored for this session's sockets.
+    pub frame_seq: i64,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -109,6 +114,7 @@ impl Session {
             confirmation_hash: self.confirmation_hash.clone(),
             confirmation_expires_at: self.confirmation_expires_at,
             clarifications: self.clarifications,
+            draft: self.draft.clone(),
             at,
         }
     }
@@ -157,4 +163,11 @@ pub enum IdempotencyBegin {
     Mismatch,
     /// The key was used with this body; here is what was answered.
     Replay { status: u16, body: String },
+}
+
+/// A frame stored for a session's sockets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFrame {
+    pub seq: i64,
+    pub frame: Value,
 }

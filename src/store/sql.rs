@@ -18,7 +18,7 @@ pub(super) const CONTACT_COLUMNS: &str =
     "merchant_id, contact_id, user_id, name, aliases, verified, updated_at";
 pub(super) const SESSION_COLUMNS: &str = "id, merchant_id, user_id, channel, device, \
      client_token_hash, state, mode, reason, proposed_action, confirmation_hash, \
-     confirmation_expires_at, clarifications, version, created_at, updated_at";
+     confirmation_expires_at, clarifications, draft, frame_seq, version, created_at, updated_at";
 pub(super) const EVENT_COLUMNS: &str =
     "session_id, seq, from_state, to_state, kind, actor, payload, at";
 
@@ -158,6 +158,8 @@ macro_rules! sql_store {
                 confirmation_hash: r.try_get("confirmation_hash")?,
                 confirmation_expires_at: r.try_get("confirmation_expires_at")?,
                 clarifications: r.try_get("clarifications")?,
+                draft: r.try_get::<Json<serde_json::Value>, _>("draft")?.0,
+                frame_seq: r.try_get("frame_seq")?,
                 version: r.try_get("version")?,
                 created_at: r.try_get("created_at")?,
                 updated_at: r.try_get("updated_at")?,
@@ -363,8 +365,8 @@ macro_rules! sql_store {
                 let initial = crate::domain::SessionState::Collecting.as_str();
                 sqlx::query(
                     "INSERT INTO sessions (id, merchant_id, user_id, channel, mode, state, clarifications, \
-                     device, client_token_hash, version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $4, $5, 0, $6, $7, 1, $8, $8)",
+                     draft, frame_seq, device, client_token_hash, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $4, $5, 0, $9, 0, $6, $7, 1, $8, $8)",
                 )
                 .bind(s.id.to_string())
                 .bind(s.merchant_id.as_str())
@@ -374,6 +376,7 @@ macro_rules! sql_store {
                 .bind(&s.device)
                 .bind(&s.client_token_hash)
                 .bind(s.created_at)
+                .bind(Json(serde_json::json!({})))
                 .execute(&mut *tx)
                 .await
                 .map_err(unique_as_duplicate)?;
@@ -389,7 +392,14 @@ macro_rules! sql_store {
                 row.as_ref().map(session_row).transpose()
             }
 
-            async fn apply(&self, id: SessionId, expected: i64, c: &SessionChange, e: &NewEvent) -> Result<Session> {
+            async fn apply(
+                &self,
+                id: SessionId,
+                expected: i64,
+                c: &SessionChange,
+                e: &NewEvent,
+                frames: &[serde_json::Value],
+            ) -> Result<Session> {
                 let mut tx = self.write_tx().await?;
                 let current: Option<(String, i64)> =
                     sqlx::query_as("SELECT state, version FROM sessions WHERE id = $1")
@@ -404,7 +414,7 @@ macro_rules! sql_store {
                 let updated = sqlx::query(
                     "UPDATE sessions SET state = $3, mode = $4, reason = $5, proposed_action = $6, \
                      confirmation_hash = $7, confirmation_expires_at = $8, clarifications = $9, \
-                     version = version + 1, updated_at = $10 WHERE id = $1 AND version = $2",
+                     draft = $11, version = version + 1, updated_at = $10 WHERE id = $1 AND version = $2",
                 )
                 .bind(id.to_string())
                 .bind(expected)
@@ -416,12 +426,14 @@ macro_rules! sql_store {
                 .bind(c.confirmation_expires_at)
                 .bind(c.clarifications)
                 .bind(c.at)
+                .bind(Json(&c.draft))
                 .execute(&mut *tx)
                 .await?;
                 if updated.rows_affected() != 1 {
                     return Err(StoreError::Conflict);
                 }
                 insert_event(&mut tx, id, expected + 1, Some(&from), c.state.as_str(), e, c.at).await?;
+                insert_frames(&mut tx, id, frames, c.at).await?;
                 let session = select_session(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
                 tx.commit().await?;
                 Ok(session)
@@ -431,6 +443,37 @@ macro_rules! sql_store {
                 let sql = format!("SELECT {EVENT_COLUMNS} FROM session_events WHERE session_id = $1 ORDER BY seq");
                 let rows = sqlx::query(&sql).bind(id.to_string()).fetch_all(&self.pool).await?;
                 rows.iter().map(event_row).collect()
+            }
+
+            async fn append_frames(&self, id: SessionId, frames: &[serde_json::Value]) -> Result<i64> {
+                let mut tx = self.write_tx().await?;
+                let last = insert_frames(&mut tx, id, frames, crate::clock::now()).await?;
+                tx.commit().await?;
+                Ok(last)
+            }
+
+            async fn frames_after(&self, id: SessionId, after: i64, limit: i64) -> Result<Vec<StoredFrame>> {
+                let rows: Vec<(i64, Json<serde_json::Value>)> = sqlx::query_as(
+                    "SELECT seq, frame FROM session_frames WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(id.to_string())
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(seq, frame)| StoredFrame { seq, frame: frame.0 }).collect())
+            }
+
+            async fn expiring(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<SessionId>> {
+                let rows: Vec<String> = sqlx::query_scalar(
+                    "SELECT id FROM sessions WHERE state = 'awaiting_confirmation' \
+                     AND confirmation_expires_at <= $1 ORDER BY confirmation_expires_at LIMIT $2",
+                )
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(|id| session_id(id)).collect()
             }
 
             async fn idempotency_begin(&self, c: &IdempotencyClaim) -> Result<IdempotencyBegin> {
@@ -470,6 +513,34 @@ macro_rules! sql_store {
                     .await?;
                 Ok(done.rows_affected())
             }
+        }
+
+        /// Numbers `frames` after the session's last frame and stores them; returns the last seq.
+        async fn insert_frames(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            id: SessionId,
+            frames: &[serde_json::Value],
+            at: DateTime<Utc>,
+        ) -> Result<i64> {
+            let last: i64 = sqlx::query_scalar(
+                "UPDATE sessions SET frame_seq = frame_seq + $2 WHERE id = $1 RETURNING frame_seq",
+            )
+            .bind(id.to_string())
+            .bind(frames.len() as i64)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            let first = last - frames.len() as i64 + 1;
+            for (i, frame) in frames.iter().enumerate() {
+                sqlx::query("INSERT INTO session_frames (session_id, seq, frame, at) VALUES ($1, $2, $3, $4)")
+                    .bind(id.to_string())
+                    .bind(first + i as i64)
+                    .bind(Json(frame))
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(last)
         }
 
         async fn select_session(tx: &mut sqlx::Transaction<'_, $db>, id: SessionId) -> Result<Option<Session>> {

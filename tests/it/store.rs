@@ -80,7 +80,7 @@ async fn step(store: &dyn Store, s: &Session, event: Event) -> Result<Session> {
         actor: Actor::System,
         payload: json!({}),
     };
-    store.apply(s.id, s.version, &change, &e).await
+    store.apply(s.id, s.version, &change, &e, &[]).await
 }
 
 async fn merchants_are_unique_and_found_by_key_hash(b: Backend) {
@@ -210,7 +210,7 @@ async fn transitions_append_events_and_stale_versions_are_refused(b: Backend) {
         actor: Actor::System,
         payload: json!({"n": 1}),
     };
-    let moved = store.apply(s.id, 1, &change, &e).await.unwrap();
+    let moved = store.apply(s.id, 1, &change, &e, &[]).await.unwrap();
     assert_eq!(
         (moved.version, moved.state),
         (2, SessionState::AwaitingConfirmation)
@@ -229,7 +229,7 @@ async fn transitions_append_events_and_stale_versions_are_refused(b: Backend) {
         payload: json!({}),
     };
     assert!(matches!(
-        store.apply(s.id, 1, &stale, &cancel).await,
+        store.apply(s.id, 1, &stale, &cancel, &[]).await,
         Err(StoreError::Conflict)
     ));
     assert_eq!(
@@ -244,7 +244,7 @@ async fn transitions_append_events_and_stale_versions_are_refused(b: Backend) {
     assert_eq!(events[1].to, SessionState::AwaitingConfirmation);
     assert_eq!(events[1].kind, EventKind::ConfirmationIssued);
     assert!(matches!(
-        store.apply(SessionId::new(), 1, &stale, &cancel).await,
+        store.apply(SessionId::new(), 1, &stale, &cancel, &[]).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -264,7 +264,7 @@ async fn concurrent_writers_at_one_version_yield_one_winner(b: Backend) {
                     actor: Actor::System,
                     payload: json!({"i": i}),
                 };
-                store.apply(s.id, 1, &change, &e).await
+                store.apply(s.id, 1, &change, &e, &[]).await
             })
         })
         .collect();

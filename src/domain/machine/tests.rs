@@ -30,6 +30,8 @@ fn samples() -> Vec<(&'static str, Event)> {
         ),
         ("resolved", Event::ClarificationResolved),
         ("menu", Event::MenuFallback),
+        ("refused", Event::ProposalRefused),
+        ("menu_step", Event::MenuStep),
         ("corrected", Event::Corrected),
         ("confirmed", Event::Confirmed),
         ("cancelled", Event::Cancelled),
@@ -66,6 +68,8 @@ const ALLOWED: &[Row] = &[
         &[EnterMenuMode],
     ),
     (Collecting, "menu", Collecting, None, &[EnterMenuMode]),
+    (Collecting, "refused", Collecting, None, &[]),
+    (Collecting, "menu_step", Collecting, None, &[]),
     (
         Collecting,
         "cancelled",
@@ -84,6 +88,7 @@ const ALLOWED: &[Row] = &[
     ),
     (Clarifying, "resolved", Collecting, None, &[]),
     (Clarifying, "menu", Collecting, None, &[EnterMenuMode]),
+    (Clarifying, "refused", Collecting, None, &[]),
     (
         Clarifying,
         "cancelled",
@@ -212,7 +217,7 @@ fn every_state_event_pair_moves_as_designed_or_is_rejected() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 11 * 18);
+    assert_eq!(checked, 11 * 20);
     assert_eq!(SessionState::ALL.len(), 11);
 }
 

@@ -1,0 +1,105 @@
+//! What a conversation has gathered so far, kept on the session between turns.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ContactId, Lang, Money, OrderId};
+use crate::understanding::{Role, Turn};
+
+/// Turns kept for the model's context.
+const MAX_HISTORY: usize = 10;
+/// Characters kept of each turn.
+const MAX_TURN_CHARS: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    Refund,
+    Transfer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "amount")]
+pub enum AmountChoice {
+    /// Whatever is still refundable on the order.
+    Full,
+    Exact(Money),
+}
+
+/// A field the agent can ask about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    Intent,
+    Order,
+    Amount,
+    Contact,
+    Reason,
+}
+
+/// A button: an id to answer with and a label to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    pub id: String,
+    pub label: String,
+}
+
+impl Choice {
+    pub fn new(id: impl Into<String>, label: impl Into<String>) -> Self {
+        Choice {
+            id: id.into(),
+            label: label.into(),
+        }
+    }
+}
+
+/// The question the agent asked last, so a bare answer ("1042", "the first one") resolves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asking {
+    pub field: Field,
+    pub candidates: Vec<Choice>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Draft {
+    pub lang: Lang,
+    pub goal: Option<Goal>,
+    pub order_id: Option<OrderId>,
+    pub amount: Option<AmountChoice>,
+    pub contact_id: Option<ContactId>,
+    /// The refund reason or the transfer note.
+    pub reason: Option<String>,
+    /// The menu asked for a reason and the shopper answered or skipped.
+    pub reason_settled: bool,
+    pub asking: Option<Asking>,
+    pub history: Vec<Turn>,
+}
+
+impl Draft {
+    pub fn from_json(v: &serde_json::Value) -> Draft {
+        serde_json::from_value(v.clone()).unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a draft serializes")
+    }
+
+    /// Starts over on a new goal, keeping the language and history.
+    pub fn switch_goal(&mut self, goal: Goal) {
+        if self.goal != Some(goal) {
+            *self = Draft {
+                lang: self.lang,
+                goal: Some(goal),
+                history: std::mem::take(&mut self.history),
+                ..Draft::default()
+            };
+        }
+    }
+
+    pub fn remember(&mut self, role: Role, text: &str) {
+        let text: String = text.chars().take(MAX_TURN_CHARS).collect();
+        self.history.push(Turn { role, text });
+        let excess = self.history.len().saturating_sub(MAX_HISTORY);
+        self.history.drain(..excess);
+    }
+}
