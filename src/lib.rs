@@ -14,6 +14,7 @@
 //! into domain types (unknown fields refused) → a state-machine transition → the store
 //! writes the session row and its event in one transaction, guarded by a version column.
 
+pub mod alipay;
 pub mod app;
 pub mod cli;
 pub mod clock;
