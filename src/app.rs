@@ -8,8 +8,11 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::dialogue::hub::Hub;
+use crate::dialogue::socket::FrameLimiter;
 use crate::secrets::MasterKey;
 use crate::store::{self, Store};
+use crate::understanding::{Offline, Understanding};
 
 /// Everything a request handler needs, cheap to clone.
 #[derive(Clone)]
@@ -19,6 +22,9 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub keys: MasterKey,
     pub config: Config,
+    pub understanding: Arc<dyn Understanding>,
+    pub hub: Hub,
+    pub limiter: FrameLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -29,11 +35,21 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, keys: MasterKey, config: Config) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: MasterKey,
+        config: Config,
+        understanding: Arc<dyn Understanding>,
+    ) -> Self {
+        let limiter = FrameLimiter::new(config.ws_frames_per_second, config.ws_frame_burst);
+        let hub = Hub::default();
         AppState(Arc::new(Inner {
             store,
             keys,
             config,
+            understanding,
+            hub,
+            limiter,
         }))
     }
 }
@@ -55,10 +71,16 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     config.listen = listener.local_addr()?;
+    let understanding = understanding_for(&config, &store);
     Ok(App {
         listener,
-        state: AppState::new(store, keys, config),
+        state: AppState::new(store, keys, config, understanding),
     })
+}
+
+/// The offline extractor unless a language model is configured.
+fn understanding_for(_config: &Config, _store: &Arc<dyn Store>) -> Arc<dyn Understanding> {
+    Arc::new(Offline)
 }
 
 /// The configured key, else the key file (created with a fresh key on first start).
@@ -107,9 +129,13 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = crate::http::router(self.state.clone());
-        axum::serve(self.listener, router)
+        let every = std::time::Duration::from_millis(self.state.config.sweep_interval_ms.max(10));
+        let sweeper = tokio::spawn(crate::dialogue::sweeper::run(self.state.clone(), every));
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        sweeper.abort();
+        served
     }
 
     /// Serves until Ctrl-C or SIGTERM.

@@ -35,6 +35,11 @@ pub struct Config {
     pub seed_demo: bool,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// How often expired confirmations are swept, in milliseconds.
+    pub sweep_interval_ms: u64,
+    /// Client frames allowed per session per second, and the burst above that.
+    pub ws_frames_per_second: u32,
+    pub ws_frame_burst: u32,
 }
 
 /// The directory of the running binary: the embedded database and key file live there.
@@ -57,6 +62,9 @@ impl Default for Config {
             log_format: LogFormat::Text,
             seed_demo: true,
             body_limit_bytes: 64 * 1024,
+            sweep_interval_ms: 1000,
+            ws_frames_per_second: 5,
+            ws_frame_burst: 20,
         }
     }
 }
@@ -103,6 +111,9 @@ Configuration (later sources win):
   COUNTERSIGN_LOG_FORMAT        text or json                        [text]
   COUNTERSIGN_SEED_DEMO         seed a `demo` merchant into an empty embedded database [true]
   COUNTERSIGN_BODY_LIMIT_BYTES  largest request body                [65536]
+  COUNTERSIGN_SWEEP_INTERVAL_MS how often expired confirmations are swept [1000]
+  COUNTERSIGN_WS_FRAMES_PER_SECOND, COUNTERSIGN_WS_FRAME_BURST
+                                client frames per session per second, and burst [5, 20]
   RUST_LOG                      log filter                          [info]
 
 The same keys, lower-case without the prefix, may appear in the TOML file.";

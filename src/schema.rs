@@ -19,6 +19,9 @@ macro_rules! schema {
 }
 
 schema!(POLICY, "policy.schema.json");
+schema!(EXTRACTION, "extraction.schema.json");
+schema!(WS_CLIENT, "ws-client.schema.json");
+schema!(WS_SERVER, "ws-server.schema.json");
 
 /// Checks `instance`; the error names the first offending field by its JSON pointer.
 pub fn check(validator: &Validator, instance: &Value) -> Result<(), String> {

@@ -7,7 +7,9 @@ pub mod error;
 mod health;
 mod idempotency;
 pub mod json;
+mod menu;
 mod sessions;
+mod ws;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -27,6 +29,8 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/sessions", axum::routing::post(sessions::open))
         .route("/v1/sessions/{id}", get(sessions::show))
         .route("/v1/sessions/{id}/events", get(sessions::events))
+        .route("/v1/sessions/{id}/ws", get(ws::upgrade))
+        .route("/v1/sessions/{id}/menu", get(menu::show).post(menu::choose))
         .route("/v1/orders/{id}", put(book::put_order))
         .route("/v1/contacts/{id}", put(book::put_contact))
         .fallback(|| async { AppError::not_found("route") })

@@ -88,8 +88,13 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// A running server whose configuration `adjust` may change first.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let db = TestDb::new(backend).await;
-    let config = Config {
+    let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: db.url.clone(),
         master_key: Some(countersign::secrets::Secret::new(
@@ -97,8 +102,10 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         )),
         master_key_file: db.dir.path().join("unused.key"),
         body_limit_bytes: 16 * 1024,
+        sweep_interval_ms: 100,
         ..Config::default()
     };
+    adjust(&mut config);
     let app = countersign::build(config).await.expect("build");
     let base = format!("http://{}", app.addr());
     let state = app.state().clone();

@@ -2,9 +2,11 @@
 //! Postgres when COUNTERSIGN_TEST_POSTGRES is set), real HTTP.
 
 mod helpers;
+mod shopper;
 
 mod api;
 mod book;
 mod cli;
+mod dialogue;
 mod idempotency;
 mod store;

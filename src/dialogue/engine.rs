@@ -1,0 +1,703 @@
+//! One turn of the dialogue: load the session, decide, persist the transition with its
+//! event and frames in one transaction, then publish the frames to the session's sockets.
+
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use super::dispose::{self, Book, Decision, Question, t};
+use super::draft::Draft;
+use super::frames::{ClientFrame, FrameError, Numbered, ServerFrame};
+use super::menu;
+use crate::app::AppState;
+use crate::confirmation::{self, Draft as Confirmation};
+use crate::domain::machine::{self, Effect, Event};
+use crate::domain::{Actor, EndReason, Lang, Mode, Policy, SessionId, SessionState};
+use crate::merchants::API_SECRET_CONTEXT;
+use crate::secrets::hash_credential;
+use crate::store::{Contact, Merchant, NewEvent, Order, Session, SessionChange, StoreError};
+use crate::understanding::{Context, Phrase, Role, UnderstandingError};
+
+/// Orders a shopper is offered or matched against.
+const BOOK_ORDERS: i64 = 20;
+
+/// A session loaded for one turn.
+pub(crate) struct Turn {
+    pub session: Session,
+    pub merchant: Merchant,
+    pub policy: Policy,
+    pub draft: Draft,
+    pub orders: Vec<Order>,
+    pub contacts: Vec<Contact>,
+}
+
+impl Turn {
+    pub(crate) fn book(&self) -> Book<'_> {
+        Book {
+            orders: &self.orders,
+            contacts: &self.contacts,
+            now: crate::clock::now(),
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> FrameError {
+    tracing::error!(error = %e, "dialogue failure");
+    FrameError::new(
+        "internal",
+        "something went wrong on our side; nothing was moved",
+    )
+}
+
+fn store_error(e: StoreError) -> FrameError {
+    match e {
+        StoreError::Conflict => FrameError::new(
+            "concurrent_update",
+            "the session changed meanwhile; nothing was moved",
+        ),
+        StoreError::NotFound => FrameError::new("not_found", "session not found"),
+        other => internal(other),
+    }
+}
+
+pub(crate) async fn load(app: &AppState, id: SessionId) -> Result<Turn, FrameError> {
+    let session = app
+        .store
+        .session(id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| store_error(StoreError::NotFound))?;
+    let merchant = app
+        .store
+        .merchant(&session.merchant_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| internal("merchant vanished"))?;
+    let policy = merchant.policy.parse().map_err(internal)?;
+    let orders = app
+        .store
+        .orders_for_user(&merchant.id, &session.user_id, BOOK_ORDERS)
+        .await
+        .map_err(store_error)?;
+    let contacts = app
+        .store
+        .contacts_for_user(&merchant.id, &session.user_id)
+        .await
+        .map_err(store_error)?;
+    let draft = Draft::from_json(&session.draft);
+    Ok(Turn {
+        session,
+        merchant,
+        policy,
+        draft,
+        orders,
+        contacts,
+    })
+}
+
+/// Handles one client frame. Session frames go to every socket; the error is this caller's.
+pub async fn handle(app: &AppState, id: SessionId, frame: ClientFrame) -> Result<(), FrameError> {
+    let _turn = app.hub.turn(id).await;
+    let mut turn = load(app, id).await?;
+    match frame {
+        ClientFrame::UserMessage { text } => user_message(app, &mut turn, &text).await,
+        ClientFrame::Confirm { token } => confirm(app, &mut turn, &token).await,
+        ClientFrame::Cancel => cancel(app, &turn).await,
+        ClientFrame::MenuSelect { option_id, value } => {
+            menu_select(app, &mut turn, &option_id, value.as_deref()).await
+        }
+        ClientFrame::Resume { .. } | ClientFrame::Ping => Ok(()),
+    }
+}
+
+/// Greets a session the first time a client arrives, and reads the text it was opened with.
+pub async fn start(app: &AppState, id: SessionId) -> Result<(), FrameError> {
+    let _turn = app.hub.turn(id).await;
+    let mut turn = load(app, id).await?;
+    if turn.session.frame_seq > 0 || turn.session.state.is_terminal() {
+        return Ok(());
+    }
+    let events = app.store.events(id).await.map_err(store_error)?;
+    let opening = events
+        .first()
+        .and_then(|e| e.payload["text"].as_str())
+        .map(str::to_owned);
+    if let Some(text) = &opening {
+        turn.draft.lang = Lang::of(text);
+    }
+    let lang = turn.draft.lang;
+    let mut frames = vec![ServerFrame::agent(t(
+        lang,
+        "Hi! I can help with refunds and transfers.",
+        "您好！我可以帮您退款或转账。",
+    ))];
+    if turn.session.mode == Mode::Menu {
+        frames.push(menu::view(&turn.draft, &turn.policy, &turn.book()));
+    }
+    say(app, id, frames).await?;
+    match opening {
+        Some(text) if turn.session.mode == Mode::Chat => user_message(app, &mut turn, &text).await,
+        _ => Ok(()),
+    }
+}
+
+fn accepts_messages(s: &Session) -> Result<(), FrameError> {
+    match s.state {
+        SessionState::Collecting
+        | SessionState::Clarifying
+        | SessionState::AwaitingConfirmation => Ok(()),
+        state => Err(FrameError::new(
+            "session_closed",
+            format!("this session is {state} and takes no more messages"),
+        )),
+    }
+}
+
+/// Follows the shopper's language: Chinese when they write it, English when they write
+/// letters, unchanged for bare numbers.
+fn follow_language(draft: &mut Draft, text: &str) {
+    if Lang::of(text) == Lang::Zh {
+        draft.lang = Lang::Zh;
+    } else if text.chars().any(|c| c.is_ascii_alphabetic()) {
+        draft.lang = Lang::En;
+    }
+}
+
+async fn user_message(app: &AppState, turn: &mut Turn, text: &str) -> Result<(), FrameError> {
+    accepts_messages(&turn.session)?;
+    follow_language(&mut turn.draft, text);
+    if turn.session.mode == Mode::Menu {
+        return typed_in_menu(app, turn, text).await;
+    }
+    let ctx = context(turn);
+    let extraction = match app.understanding.extract(&ctx, text).await {
+        Ok(e) => e,
+        Err(UnderstandingError::Unavailable) => return model_unavailable(app, turn).await,
+    };
+    turn.draft.remember(Role::Shopper, text);
+    let book = Book {
+        orders: &turn.orders,
+        contacts: &turn.contacts,
+        now: crate::clock::now(),
+    };
+    let decision = dispose::dispose(&mut turn.draft, &extraction, text, &turn.policy, &book);
+    let payload = json!({ "text": text, "extraction": extraction });
+    if turn.session.state == SessionState::AwaitingConfirmation
+        && !matches!(decision, Decision::Answer(_))
+    {
+        // Anything but consent replaces the summary the shopper was shown.
+        turn.session = commit(
+            app,
+            turn,
+            Event::Corrected,
+            Actor::Shopper,
+            payload.clone(),
+            vec![],
+            |_| {},
+        )
+        .await?;
+    }
+    act(app, turn, decision, payload).await
+}
+
+fn context(turn: &Turn) -> Context {
+    Context {
+        session_id: turn.session.id.to_string(),
+        merchant_id: turn.merchant.id.to_string(),
+        currency: turn.policy.currency.code().to_owned(),
+        history: turn.draft.history.clone(),
+    }
+}
+
+/// Says `text`, rephrased by the model when there is one, streaming its pieces.
+async fn phrased(app: &AppState, turn: &Turn, text: String) -> String {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(64);
+    let id = turn.session.id;
+    let relay = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            while let Some(piece) = rx.recv().await {
+                let _ = say(&app, id, vec![ServerFrame::AgentDelta { text: piece }]).await;
+            }
+        })
+    };
+    let said = app
+        .understanding
+        .phrase(&context(turn), &Phrase { text: text.clone() }, &tx)
+        .await;
+    drop(tx);
+    let _ = relay.await;
+    said.ok().filter(|s| !s.trim().is_empty()).unwrap_or(text)
+}
+
+async fn act(
+    app: &AppState,
+    turn: &mut Turn,
+    decision: Decision,
+    payload: Value,
+) -> Result<(), FrameError> {
+    match decision {
+        Decision::Propose { action, payee } => propose(app, turn, action, payee).await,
+        Decision::Clarify(q) => clarify(app, turn, q, payload).await,
+        Decision::Refuse { code, text } => {
+            let text = phrased(app, turn, text).await;
+            turn.draft.remember(Role::Agent, &text);
+            let payload = json!({ "refused": code, "turn": payload });
+            commit(
+                app,
+                turn,
+                Event::ProposalRefused,
+                Actor::System,
+                payload,
+                vec![ServerFrame::agent(text)],
+                |_| {},
+            )
+            .await?;
+            Ok(())
+        }
+        Decision::Answer(text) => {
+            let text = phrased(app, turn, text).await;
+            say(app, turn.session.id, vec![ServerFrame::agent(text)])
+                .await
+                .map(|_| ())
+        }
+        Decision::Cancel => cancel(app, turn).await,
+    }
+}
+
+async fn clarify(
+    app: &AppState,
+    turn: &mut Turn,
+    q: Question,
+    payload: Value,
+) -> Result<(), FrameError> {
+    let asked = u32::try_from(turn.session.clarifications).unwrap_or(u32::MAX);
+    let event = Event::ClarificationNeeded {
+        asked,
+        max: turn.policy.max_clarifications,
+    };
+    let moved = machine::transition(turn.session.state, &event).map_err(not_allowed)?;
+    if moved.effects.contains(&Effect::EnterMenuMode) {
+        let lang = turn.draft.lang;
+        let note = t(lang, "Let's use the menu instead.", "我们改用菜单吧。");
+        let frames = vec![
+            ServerFrame::agent(note),
+            menu::view(&turn.draft, &turn.policy, &turn.book()),
+        ];
+        commit(app, turn, event, Actor::System, payload, frames, |_| {}).await?;
+        return Ok(());
+    }
+    let question = phrased(app, turn, q.text.clone()).await;
+    turn.draft.remember(Role::Agent, &question);
+    turn.draft.asking = Some(q.asking());
+    let frame = ServerFrame::Clarify {
+        field: q.field,
+        question,
+        candidates: q.candidates,
+    };
+    let payload = json!({ "field": q.field, "turn": payload });
+    commit(app, turn, event, Actor::System, payload, vec![frame], |c| {
+        c.clarifications += 1
+    })
+    .await?;
+    Ok(())
+}
+
+/// Signs the confirmation for `action` and asks the shopper to countersign it.
+async fn propose(
+    app: &AppState,
+    turn: &mut Turn,
+    action: crate::domain::Action,
+    payee: Option<String>,
+) -> Result<(), FrameError> {
+    let secret = app
+        .keys
+        .open(API_SECRET_CONTEXT, &turn.merchant.api_secret_sealed)
+        .map_err(internal)?;
+    let summary = action.summary(turn.draft.lang, payee.as_deref());
+    let issued = Confirmation {
+        session_id: &turn.session.id.to_string(),
+        merchant_id: turn.merchant.id.as_str(),
+        action: action.clone(),
+        summary: summary.clone(),
+        issued_at: crate::clock::now(),
+        ttl_seconds: turn.policy.confirmation_ttl_seconds,
+        kid: &turn.merchant.signing_kid,
+    }
+    .sign(secret.expose());
+    let expires_at = chrono::DateTime::from_timestamp(issued.payload.expires_at, 0)
+        .ok_or_else(|| internal("expiry out of range"))?;
+    turn.draft.asking = None;
+    turn.draft.remember(Role::Agent, &summary);
+    let frame = ServerFrame::ConfirmationRequired {
+        expires_at: issued.payload.expires_at,
+        token: issued.token,
+        payload: Box::new(issued.payload),
+    };
+    let payload = json!({ "action": action, "summary": summary, "expires_at": expires_at });
+    let action_json = serde_json::to_value(&action).map_err(internal)?;
+    commit(
+        app,
+        turn,
+        Event::ConfirmationIssued,
+        Actor::System,
+        payload,
+        vec![frame],
+        |c| {
+            c.proposed_action = Some(action_json);
+            c.confirmation_hash = Some(issued.token_hash);
+            c.confirmation_expires_at = Some(expires_at);
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn confirm(app: &AppState, turn: &mut Turn, token: &str) -> Result<(), FrameError> {
+    if turn.session.state != SessionState::AwaitingConfirmation {
+        let message = format!(
+            "there is no confirmation waiting (the session is {}); nothing was moved",
+            turn.session.state
+        );
+        return Err(FrameError::new("not_awaiting_confirmation", message));
+    }
+    let secret = app
+        .keys
+        .open(API_SECRET_CONTEXT, &turn.merchant.api_secret_sealed)
+        .map_err(internal)?;
+    let kid = turn.merchant.signing_kid.clone();
+    let verified = confirmation::verify(token, |k| {
+        (k == kid).then(|| confirmation::key_for(secret.expose(), k))
+    });
+    let Ok(payload) = verified else {
+        let lang = turn.draft.lang;
+        let text = t(
+            lang,
+            "That confirmation was altered, so nothing was moved and this session is closed.",
+            "该确认信息被篡改，未进行任何操作，本次会话已关闭。",
+        );
+        commit(
+            app,
+            turn,
+            Event::ConfirmationTampered,
+            Actor::Shopper,
+            json!({}),
+            vec![ServerFrame::agent(text)],
+            |_| {},
+        )
+        .await?;
+        return Err(FrameError::new(
+            "confirmation_tampered",
+            "the confirmation token is not valid; the session is cancelled",
+        ));
+    };
+    if payload.session_id != turn.session.id.to_string() {
+        return Err(FrameError::new(
+            "confirmation_mismatch",
+            "that confirmation belongs to another session; nothing was moved",
+        ));
+    }
+    let current = turn
+        .session
+        .confirmation_hash
+        .as_deref()
+        .unwrap_or_default();
+    if !bool::from(hash_credential(token).as_bytes().ct_eq(current.as_bytes())) {
+        return Err(FrameError::new(
+            "confirmation_stale",
+            "that confirmation was replaced by a newer one; nothing was moved",
+        ));
+    }
+    if crate::clock::now().timestamp() >= payload.expires_at {
+        expire(app, turn).await?;
+        return Err(FrameError::new(
+            "confirmation_expired",
+            "that confirmation has expired; nothing was moved",
+        ));
+    }
+    let record =
+        json!({ "action": payload.action, "summary": payload.summary, "nonce": payload.nonce });
+    commit(
+        app,
+        turn,
+        Event::Confirmed,
+        Actor::Shopper,
+        record,
+        vec![],
+        |_| {},
+    )
+    .await?;
+    Ok(())
+}
+
+async fn cancel(app: &AppState, turn: &Turn) -> Result<(), FrameError> {
+    let lang = turn.draft.lang;
+    let text = t(
+        lang,
+        "Cancelled. Nothing was moved.",
+        "已取消，未进行任何操作。",
+    );
+    commit(
+        app,
+        turn,
+        Event::Cancelled,
+        Actor::Shopper,
+        json!({}),
+        vec![ServerFrame::agent(text)],
+        |_| {},
+    )
+    .await?;
+    Ok(())
+}
+
+/// Moves a session whose confirmation ran out to `expired`.
+async fn expire(app: &AppState, turn: &Turn) -> Result<(), FrameError> {
+    let lang = turn.draft.lang;
+    let text = t(
+        lang,
+        "The confirmation expired, so nothing was moved.",
+        "确认已过期，未进行任何操作。",
+    );
+    commit(
+        app,
+        turn,
+        Event::ConfirmationExpired,
+        Actor::System,
+        json!({}),
+        vec![ServerFrame::agent(text)],
+        |_| {},
+    )
+    .await?;
+    Ok(())
+}
+
+/// Expires `id` if it is still waiting on a confirmation that has run out.
+pub async fn expire_if_due(app: &AppState, id: SessionId) -> Result<(), FrameError> {
+    let _turn = app.hub.turn(id).await;
+    let turn = load(app, id).await?;
+    let due = turn
+        .session
+        .confirmation_expires_at
+        .is_some_and(|at| at <= crate::clock::now());
+    if turn.session.state == SessionState::AwaitingConfirmation && due {
+        expire(app, &turn).await?;
+    }
+    Ok(())
+}
+
+/// Every model endpoint failed: continue with the menu at once.
+async fn model_unavailable(app: &AppState, turn: &mut Turn) -> Result<(), FrameError> {
+    let lang = turn.draft.lang;
+    if turn.session.state == SessionState::AwaitingConfirmation {
+        let text = t(
+            lang,
+            "I can't read messages right now. Please confirm or cancel the summary above.",
+            "暂时无法理解消息。请确认或取消上面的摘要。",
+        );
+        return say(app, turn.session.id, vec![ServerFrame::agent(text)])
+            .await
+            .map(|_| ());
+    }
+    let note = t(
+        lang,
+        "I can't understand messages right now, so let's use the menu.",
+        "暂时无法理解消息，我们改用菜单吧。",
+    );
+    let frames = vec![
+        ServerFrame::agent(note),
+        menu::view(&turn.draft, &turn.policy, &turn.book()),
+    ];
+    commit(
+        app,
+        turn,
+        Event::MenuFallback,
+        Actor::System,
+        json!({ "cause": "model_unavailable" }),
+        frames,
+        |_| {},
+    )
+    .await?;
+    Ok(())
+}
+
+async fn typed_in_menu(app: &AppState, turn: &mut Turn, text: &str) -> Result<(), FrameError> {
+    if menu::step(&turn.draft) == menu::Step::Amount {
+        return menu_select(app, turn, menu::custom(), Some(text)).await;
+    }
+    Err(FrameError::new(
+        "menu_mode",
+        "please choose one of the menu's options",
+    ))
+}
+
+async fn menu_select(
+    app: &AppState,
+    turn: &mut Turn,
+    option: &str,
+    value: Option<&str>,
+) -> Result<(), FrameError> {
+    if turn.session.state != SessionState::Collecting {
+        return Err(FrameError::new(
+            "no_menu",
+            format!("the session is {} and has no menu now", turn.session.state),
+        ));
+    }
+    if turn.session.mode == Mode::Chat {
+        let payload = json!({ "cause": "shopper_chose_menu" });
+        turn.session = commit(
+            app,
+            turn,
+            Event::MenuFallback,
+            Actor::Shopper,
+            payload,
+            vec![],
+            |_| {},
+        )
+        .await?;
+    }
+    let book = Book {
+        orders: &turn.orders,
+        contacts: &turn.contacts,
+        now: crate::clock::now(),
+    };
+    let outcome = menu::select(&mut turn.draft, option, value, &turn.policy, &book)?;
+    let payload = json!({ "option_id": option, "value": value });
+    match outcome {
+        menu::Outcome::Cancel => cancel(app, turn).await,
+        menu::Outcome::Next => {
+            let frames = vec![menu::view(&turn.draft, &turn.policy, &turn.book())];
+            commit(
+                app,
+                turn,
+                Event::MenuStep,
+                Actor::Shopper,
+                payload,
+                frames,
+                |_| {},
+            )
+            .await?;
+            Ok(())
+        }
+        menu::Outcome::Ready => match dispose::next_step(&mut turn.draft, &turn.policy, &book) {
+            Decision::Propose { action, payee } => propose(app, turn, action, payee).await,
+            Decision::Refuse { code, text } => {
+                let frames = vec![
+                    ServerFrame::agent(text),
+                    menu::view(&turn.draft, &turn.policy, &turn.book()),
+                ];
+                commit(
+                    app,
+                    turn,
+                    Event::ProposalRefused,
+                    Actor::System,
+                    json!({ "refused": code, "turn": payload }),
+                    frames,
+                    |_| {},
+                )
+                .await?;
+                Ok(())
+            }
+            _ => {
+                let frames = vec![menu::view(&turn.draft, &turn.policy, &turn.book())];
+                commit(
+                    app,
+                    turn,
+                    Event::MenuStep,
+                    Actor::Shopper,
+                    payload,
+                    frames,
+                    |_| {},
+                )
+                .await?;
+                Ok(())
+            }
+        },
+    }
+}
+
+fn not_allowed(e: machine::TransitionError) -> FrameError {
+    FrameError::new("not_allowed", e.to_string())
+}
+
+/// What the shopper is told about a state. A decline is never explained to them.
+fn status_frame(state: SessionState, reason: Option<EndReason>) -> ServerFrame {
+    let reason = reason
+        .filter(|_| state != SessionState::Declined)
+        .map(|r| r.as_str().to_owned());
+    ServerFrame::Status { state, reason }
+}
+
+/// Applies `event` to the session, persists it with `frames` (and a status frame when the
+/// state changes) in one transaction, and publishes the frames.
+pub(super) async fn commit(
+    app: &AppState,
+    turn: &Turn,
+    event: Event,
+    actor: Actor,
+    payload: Value,
+    mut frames: Vec<ServerFrame>,
+    edit: impl FnOnce(&mut SessionChange),
+) -> Result<Session, FrameError> {
+    let s = &turn.session;
+    let moved = machine::transition(s.state, &event).map_err(not_allowed)?;
+    let mut change = s.change(crate::clock::now());
+    change.state = moved.to;
+    change.reason = moved.reason;
+    change.draft = turn.draft.to_json();
+    for effect in &moved.effects {
+        match effect {
+            Effect::EnterMenuMode => change.mode = Mode::Menu,
+            Effect::VoidConfirmation => {
+                change.confirmation_hash = None;
+                change.confirmation_expires_at = None;
+            }
+            Effect::AssessRisk | Effect::QueueForReview | Effect::SubmitToProvider => {}
+        }
+    }
+    edit(&mut change);
+    if moved.to != s.state {
+        frames.insert(0, status_frame(moved.to, moved.reason));
+    }
+    let json: Vec<Value> = frames.iter().map(ServerFrame::to_json).collect();
+    let record = NewEvent {
+        kind: event.kind(),
+        actor,
+        payload,
+    };
+    let saved = app
+        .store
+        .apply(s.id, s.version, &change, &record, &json)
+        .await
+        .map_err(store_error)?;
+    tracing::info!(session_id = %s.id, from = %s.state, to = %saved.state, event = %record.kind, "transition");
+    publish(app, s.id, saved.frame_seq, json);
+    Ok(saved)
+}
+
+/// Stores and publishes frames that change nothing else.
+pub(super) async fn say(
+    app: &AppState,
+    id: SessionId,
+    frames: Vec<ServerFrame>,
+) -> Result<i64, FrameError> {
+    let json: Vec<Value> = frames.iter().map(ServerFrame::to_json).collect();
+    let last = app
+        .store
+        .append_frames(id, &json)
+        .await
+        .map_err(store_error)?;
+    publish(app, id, last, json);
+    Ok(last)
+}
+
+fn publish(app: &AppState, id: SessionId, last: i64, frames: Vec<Value>) {
+    let first = last - frames.len() as i64 + 1;
+    let numbered = frames
+        .into_iter()
+        .enumerate()
+        .map(|(i, frame)| Numbered {
+            seq: first + i as i64,
+            frame,
+        })
+        .collect();
+    app.hub.publish(id, numbered);
+}

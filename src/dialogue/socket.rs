@@ -1,0 +1,192 @@
+//! One client connection, generic over its transport: a stream of inbound frames and a sink
+//! of outbound text. Tests drive it with channels; `http::ws` with a WebSocket.
+
+use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::{broadcast, mpsc};
+
+use super::engine;
+use super::frames::{ClientFrame, FrameError, Numbered, ServerFrame};
+use crate::app::AppState;
+use crate::domain::SessionId;
+
+/// Frames read per replay page.
+const REPLAY_PAGE: i64 = 200;
+
+/// What arrives from the client.
+#[derive(Debug)]
+pub enum Inbound {
+    Text(String),
+    Binary,
+}
+
+/// Caps how fast frames may arrive on one session, over all its sockets.
+pub struct FrameLimiter(DefaultKeyedRateLimiter<SessionId>);
+
+impl FrameLimiter {
+    pub fn new(per_second: u32, burst: u32) -> Self {
+        let rate = NonZeroU32::new(per_second.max(1)).expect("non-zero");
+        let burst = NonZeroU32::new(burst.max(1)).expect("non-zero");
+        FrameLimiter(RateLimiter::keyed(
+            Quota::per_second(rate).allow_burst(burst),
+        ))
+    }
+
+    fn allows(&self, id: SessionId) -> bool {
+        self.0.check_key(&id).is_ok()
+    }
+
+    /// Forgets sessions that have been quiet long enough to be back at full burst.
+    pub fn forget_idle(&self) {
+        self.0.retain_recent();
+    }
+}
+
+/// What the reader asks the writer to send.
+enum Out {
+    Error(FrameError),
+    Pong,
+    Replay(i64),
+}
+
+/// Serves one connection until the client goes away.
+pub async fn run<Tx, Rx>(app: AppState, id: SessionId, mut tx: Tx, rx: Rx)
+where
+    Tx: Sink<String> + Unpin + Send,
+    Rx: Stream<Item = Inbound> + Unpin + Send + 'static,
+{
+    let mut live = app.hub.subscribe(id);
+    let (out_tx, mut out_rx) = mpsc::channel::<Out>(32);
+    let reader = tokio::spawn(read(app.clone(), id, rx, out_tx));
+    let mut sent = HashSet::new();
+    let mut last = 0;
+    loop {
+        let delivered = tokio::select! {
+            out = out_rx.recv() => match out {
+                None => break,
+                Some(Out::Error(e)) => send_local(&mut tx, last, ServerFrame::error(&e)).await,
+                Some(Out::Pong) => send_local(&mut tx, last, ServerFrame::Pong).await,
+                Some(Out::Replay(after)) => replay(&app, id, after, &mut tx, &mut sent, &mut last).await,
+            },
+            frame = live.recv() => match frame {
+                Ok(f) => send_new(&mut tx, &f, &mut sent, &mut last).await,
+                Err(broadcast::error::RecvError::Lagged(_)) => replay(&app, id, 0, &mut tx, &mut sent, &mut last).await,
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+        };
+        if !delivered {
+            break;
+        }
+    }
+    reader.abort();
+    drop(live);
+    app.hub.release(id);
+}
+
+async fn read<Rx>(app: AppState, id: SessionId, mut rx: Rx, out: mpsc::Sender<Out>)
+where
+    Rx: Stream<Item = Inbound> + Unpin,
+{
+    if let Err(e) = engine::start(&app, id).await {
+        let _ = out.send(Out::Error(e)).await;
+    }
+    while let Some(inbound) = rx.next().await {
+        let reply = if !app.limiter.allows(id) {
+            Some(Out::Error(FrameError::new(
+                "rate_limited",
+                "too many frames; slow down",
+            )))
+        } else {
+            answer(&app, id, inbound).await
+        };
+        if let Some(reply) = reply {
+            if out.send(reply).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+async fn answer(app: &AppState, id: SessionId, inbound: Inbound) -> Option<Out> {
+    let frame = match inbound {
+        Inbound::Text(text) => ClientFrame::parse(&text),
+        Inbound::Binary => Err(FrameError::new("binary_frame", "send JSON text frames")),
+    };
+    match frame {
+        Err(e) => Some(Out::Error(e)),
+        Ok(ClientFrame::Ping) => Some(Out::Pong),
+        Ok(ClientFrame::Resume { last_seq }) => Some(Out::Replay(last_seq)),
+        Ok(frame) => engine::handle(app, id, frame).await.err().map(Out::Error),
+    }
+}
+
+/// Sends a frame for this socket only; it carries the seq of the last session frame sent.
+async fn send_local<Tx: Sink<String> + Unpin>(tx: &mut Tx, last: i64, frame: ServerFrame) -> bool {
+    let numbered = Numbered {
+        seq: last,
+        frame: frame.to_json(),
+    };
+    tx.send(numbered.to_text()).await.is_ok()
+}
+
+/// Sends a session frame unless this socket already has it.
+async fn send_new<Tx: Sink<String> + Unpin>(
+    tx: &mut Tx,
+    f: &Numbered,
+    sent: &mut HashSet<i64>,
+    last: &mut i64,
+) -> bool {
+    if !sent.insert(f.seq) {
+        return true;
+    }
+    *last = (*last).max(f.seq);
+    tx.send(f.to_text()).await.is_ok()
+}
+
+/// Sends the stored frames after `after` that this socket has not sent yet.
+async fn replay<Tx: Sink<String> + Unpin>(
+    app: &AppState,
+    id: SessionId,
+    after: i64,
+    tx: &mut Tx,
+    sent: &mut HashSet<i64>,
+    last: &mut i64,
+) -> bool {
+    let mut cursor = after;
+    loop {
+        let page = match app.store.frames_after(id, cursor, REPLAY_PAGE).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::error!(session_id = %id, error = %e, "replay failed");
+                let e = FrameError::new("replay_failed", "could not replay; try resume again");
+                return send_local(tx, *last, ServerFrame::error(&e)).await;
+            }
+        };
+        let Some(end) = page.last().map(|f| f.seq) else {
+            return true;
+        };
+        for f in page {
+            if !send_new(
+                tx,
+                &Numbered {
+                    seq: f.seq,
+                    frame: f.frame,
+                },
+                sent,
+                last,
+            )
+            .await
+            {
+                return false;
+            }
+        }
+        cursor = end;
+    }
+}
+
+/// A shared, cloneable handle to the limiter.
+pub type Limiter = Arc<FrameLimiter>;

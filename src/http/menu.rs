@@ -1,0 +1,120 @@
+//! `GET/POST /v1/sessions/{id}/menu`: the menu over plain HTTP, for clients that cannot hold
+//! a socket. POST takes the same frames as the socket (`menu_select`, `confirm`, `cancel`,
+//! `user_message`) and answers with the frames it produced and the current view.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::auth::{Caller, is_client_of};
+use super::error::{AppError, Result};
+use super::json::RawJson;
+use crate::app::AppState;
+use crate::dialogue::engine::{self, Turn};
+use crate::dialogue::frames::{ClientFrame, FrameError, Numbered};
+use crate::dialogue::menu;
+use crate::domain::{SessionId, SessionState};
+
+fn frame_error(e: FrameError) -> AppError {
+    let status = match e.code {
+        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        "not_found" => StatusCode::NOT_FOUND,
+        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+        "unknown_option" | "invalid_amount" | "invalid_frame" | "malformed_frame"
+        | "frame_too_large" | "menu_mode" => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::CONFLICT,
+    };
+    AppError::new(status, e.code, e.message)
+}
+
+/// The session, for its shopper only.
+async fn shoppers(app: &AppState, caller: &Caller, id: &str) -> Result<SessionId> {
+    let not_found = || AppError::not_found("session");
+    let id = SessionId::parse(id).map_err(|_| not_found())?;
+    let session = app.store.session(id).await?.ok_or_else(not_found)?;
+    match caller {
+        Caller::Shopper(token) if is_client_of(token, &session) => Ok(id),
+        Caller::Shopper(_) => Err(not_found()),
+        Caller::Merchant(_) => Err(AppError::unauthorized()),
+    }
+}
+
+/// The frames since `after`, with their seq.
+async fn frames_since(app: &AppState, id: SessionId, after: i64) -> Result<Vec<Value>> {
+    let frames = app.store.frames_after(id, after, 1000).await?;
+    Ok(frames
+        .into_iter()
+        .map(|f| numbered(f.seq, f.frame))
+        .collect())
+}
+
+fn numbered(seq: i64, frame: Value) -> Value {
+    serde_json::from_str(&Numbered { seq, frame }.to_text()).unwrap_or(Value::Null)
+}
+
+/// What the shopper should see now: the menu, or the confirmation waiting for consent.
+async fn view(app: &AppState, turn: &Turn) -> Result<Value> {
+    let s = &turn.session;
+    let menu = (s.state == SessionState::Collecting)
+        .then(|| menu::view(&turn.draft, &turn.policy, &turn.book()).to_json());
+    let confirmation = if s.state == SessionState::AwaitingConfirmation {
+        let frames = app.store.frames_after(s.id, 0, 1000).await?;
+        frames
+            .into_iter()
+            .rev()
+            .find(|f| f.frame["type"] == "confirmation_required")
+            .map(|f| f.frame)
+    } else {
+        None
+    };
+    Ok(json!({
+        "session_id": s.id,
+        "state": s.state,
+        "mode": s.mode,
+        "last_seq": s.frame_seq,
+        "menu": menu,
+        "confirmation": confirmation,
+    }))
+}
+
+/// `GET /v1/sessions/{id}/menu`
+pub async fn show(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let id = shoppers(&app, &caller, &id).await?;
+    engine::start(&app, id).await.map_err(frame_error)?;
+    let turn = engine::load(&app, id).await.map_err(frame_error)?;
+    Ok(Json(view(&app, &turn).await?))
+}
+
+/// `POST /v1/sessions/{id}/menu`
+pub async fn choose(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawJson(body): RawJson,
+) -> Result<Json<Value>> {
+    let id = shoppers(&app, &caller, &id).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| AppError::bad_request("malformed_json", "the body is not UTF-8"))?;
+    let frame = ClientFrame::parse(text).map_err(frame_error)?;
+    if matches!(frame, ClientFrame::Resume { .. } | ClientFrame::Ping) {
+        return Err(AppError::invalid(
+            "type: use menu_select, confirm, cancel or user_message here",
+        ));
+    }
+    engine::start(&app, id).await.map_err(frame_error)?;
+    let before = engine::load(&app, id)
+        .await
+        .map_err(frame_error)?
+        .session
+        .frame_seq;
+    engine::handle(&app, id, frame).await.map_err(frame_error)?;
+    let turn = engine::load(&app, id).await.map_err(frame_error)?;
+    let mut answer = view(&app, &turn).await?;
+    answer["frames"] = Value::Array(frames_since(&app, id, before).await?);
+    Ok(Json(answer))
+}
