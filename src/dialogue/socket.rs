@@ -190,3 +190,6 @@ async fn replay<Tx: Sink<String> + Unpin>(
 
 /// A shared, cloneable handle to the limiter.
 pub type Limiter = Arc<FrameLimiter>;
+
+#[cfg(test)]
+mod tests;

@@ -460,6 +460,101 @@ async fn concurrent_claims_of_one_key_yield_one_owner(b: Backend) {
     assert_eq!(owners, 1);
 }
 
+async fn frames_are_numbered_per_session_and_replayed_in_order(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let s = new_session(store.as_ref()).await;
+    let other = new_session(store.as_ref()).await;
+    assert_eq!(
+        store
+            .append_frames(s.id, &[json!({"n": 1}), json!({"n": 2})])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .append_frames(other.id, &[json!({"n": "x"})])
+            .await
+            .unwrap(),
+        1
+    );
+    let mut change = s.change(now());
+    change.state = SessionState::Clarifying;
+    let e = NewEvent {
+        kind: EventKind::ClarificationNeeded,
+        actor: Actor::System,
+        payload: json!({}),
+    };
+    let moved = store
+        .apply(s.id, 1, &change, &e, &[json!({"n": 3})])
+        .await
+        .unwrap();
+    assert_eq!(moved.frame_seq, 3);
+    let stale = store
+        .apply(s.id, 1, &change, &e, &[json!({"n": "lost"})])
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict)));
+    let all: Vec<_> = store
+        .frames_after(s.id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.seq, f.frame))
+        .collect();
+    assert_eq!(
+        all,
+        vec![
+            (1, json!({"n": 1})),
+            (2, json!({"n": 2})),
+            (3, json!({"n": 3}))
+        ]
+    );
+    let tail = store.frames_after(s.id, 1, 1).await.unwrap();
+    assert_eq!((tail.len(), tail[0].seq), (1, 2));
+    assert!(matches!(
+        store.append_frames(SessionId::new(), &[json!({})]).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn concurrent_appends_never_share_a_seq(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let s = new_session(store.as_ref()).await;
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(
+                async move { store.append_frames(s.id, &[json!({"i": i})]).await.unwrap() },
+            )
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=10).collect::<Vec<i64>>());
+}
+
+async fn expiring_finds_only_confirmations_past_their_time(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let due = new_session(store.as_ref()).await;
+    let later = new_session(store.as_ref()).await;
+    for (s, minutes) in [(&due, -1), (&later, 5)] {
+        let mut change = s.change(now());
+        change.state = SessionState::AwaitingConfirmation;
+        change.confirmation_expires_at = Some(now() + TimeDelta::minutes(minutes));
+        let e = NewEvent {
+            kind: EventKind::ConfirmationIssued,
+            actor: Actor::System,
+            payload: json!({}),
+        };
+        store.apply(s.id, 1, &change, &e, &[]).await.unwrap();
+    }
+    new_session(store.as_ref()).await;
+    assert_eq!(store.expiring(now(), 10).await.unwrap(), vec![due.id]);
+}
+
 backend_tests!(
     merchants_are_unique_and_found_by_key_hash,
     orders_round_trip_and_list_newest_first,
@@ -471,4 +566,7 @@ backend_tests!(
     the_schema_refuses_free_text_states_and_edits_to_the_log,
     idempotency_keys_claim_replay_conflict_and_expire,
     concurrent_claims_of_one_key_yield_one_owner,
+    frames_are_numbered_per_session_and_replayed_in_order,
+    concurrent_appends_never_share_a_seq,
+    expiring_finds_only_confirmations_past_their_time,
 );
