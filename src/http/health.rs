@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Html;
 use serde_json::{Value, json};
 
 use super::error::{AppError, Result};
@@ -29,9 +28,4 @@ pub async fn ready(State(app): State<AppState>) -> Result<Json<Value>> {
             ))
         }
     }
-}
-
-/// `GET /`: the page in web/.
-pub async fn index() -> Html<&'static str> {
-    Html(include_str!("../../web/index.html"))
 }

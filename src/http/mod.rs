@@ -9,6 +9,7 @@ mod idempotency;
 pub mod json;
 mod menu;
 mod sessions;
+mod web;
 mod ws;
 
 use axum::Router;
@@ -23,10 +24,14 @@ use error::AppError;
 pub fn router(app: AppState) -> Router {
     let body_limit = app.config.body_limit_bytes;
     Router::new()
-        .route("/", get(health::index))
+        .merge(web::routes())
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/v1/sessions", axum::routing::post(sessions::open))
+        .route(
+            "/v1/demo/sessions",
+            axum::routing::post(sessions::open_demo),
+        )
         .route("/v1/sessions/{id}", get(sessions::show))
         .route("/v1/sessions/{id}/events", get(sessions::events))
         .route("/v1/sessions/{id}/ws", get(ws::upgrade))

@@ -76,7 +76,10 @@ fn checked_text(field: &str, text: Option<String>, max: usize) -> Result<Option<
 }
 
 async fn try_open(app: &AppState, merchant: &Merchant, body: &[u8]) -> Result<Opened> {
-    let req: OpenSession = json::parse(body)?;
+    create(app, merchant, json::parse(body)?).await
+}
+
+async fn create(app: &AppState, merchant: &Merchant, req: OpenSession) -> Result<Opened> {
     let text = checked_text("text", req.text, MAX_TEXT_CHARS)?;
     let device = checked_text("device", req.device, MAX_DEVICE_CHARS)?;
     let client_token = random_token(super::auth::CLIENT_TOKEN_PREFIX);
@@ -105,6 +108,43 @@ async fn try_open(app: &AppState, merchant: &Merchant, body: &[u8]) -> Result<Op
         mode: session.mode,
         ws_url,
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenDemo {
+    #[serde(default = "chat")]
+    channel: Mode,
+    text: Option<String>,
+}
+
+/// `POST /v1/demo/sessions`: a session for the demo shopper, without a key. Only where the
+/// embedded database was seeded with the demo merchant; elsewhere the route is not found.
+pub async fn open_demo(
+    State(app): State<AppState>,
+    json::JsonBody(req): json::JsonBody<OpenDemo>,
+) -> Result<Response> {
+    let demo =
+        crate::domain::MerchantId::parse(crate::seed::DEMO_MERCHANT).map_err(AppError::internal)?;
+    let enabled = app.config.seed_demo && app.config.is_embedded();
+    let merchant = match enabled {
+        true => app.store.merchant(&demo).await?,
+        false => None,
+    };
+    let merchant = merchant.ok_or_else(|| AppError::not_found("route"))?;
+    let user_id = UserId::parse(crate::seed::DEMO_SHOPPER).map_err(AppError::internal)?;
+    let opened = create(
+        &app,
+        &merchant,
+        OpenSession {
+            user_id,
+            channel: req.channel,
+            text: req.text,
+            device: None,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(opened)).into_response())
 }
 
 /// Loads a session the caller may see; anything else is simply not found.

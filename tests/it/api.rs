@@ -222,10 +222,43 @@ async fn hostile_session_bodies_get_clear_errors_and_create_nothing(b: Backend) 
     assert_eq!(app.count("session_events").await, 0);
 }
 
+async fn demo_sessions_exist_only_where_the_demo_was_seeded(b: Backend) {
+    let app = spawn_app(b).await;
+    let body = json!({"text": "refund my last order"});
+    let (status, _) = app.post("/v1/demo/sessions", "", &body).await;
+    assert_eq!(status, 404, "no demo merchant, no demo");
+    countersign::seed::demo(&app.state)
+        .await
+        .unwrap()
+        .expect("seeded");
+    let (status, opened) = app.post("/v1/demo/sessions", "", &body).await;
+    if b == Backend::Postgres {
+        assert_eq!(status, 404, "never outside the embedded database");
+        return;
+    }
+    assert_eq!(status, 201, "{opened}");
+    let token = opened["client_token"].as_str().unwrap();
+    let (_, session) = app
+        .get(
+            &format!("/v1/sessions/{}", opened["session_id"].as_str().unwrap()),
+            token,
+        )
+        .await;
+    assert_eq!(
+        (session["merchant_id"].as_str(), session["user_id"].as_str()),
+        (Some("demo"), Some("demo-shopper"))
+    );
+    let odd = app
+        .post("/v1/demo/sessions", "", &json!({"user_id": "someone-else"}))
+        .await;
+    assert_error(&odd, 422, "validation_failed", "user_id");
+}
+
 backend_tests!(
     health_and_readiness_answer,
     a_merchant_opens_a_session_and_both_parties_can_read_it,
     menu_channel_sessions_start_in_menu_mode,
     credentials_are_checked_and_other_merchants_see_nothing,
     hostile_session_bodies_get_clear_errors_and_create_nothing,
+    demo_sessions_exist_only_where_the_demo_was_seeded,
 );
