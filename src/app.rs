@@ -10,9 +10,15 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::dialogue::hub::Hub;
 use crate::dialogue::socket::FrameLimiter;
+use crate::payments::Provider;
+use crate::payments::sandbox::Sandbox;
+use crate::risk::RiskEngine;
+use crate::risk::remote::RemoteScorer;
+use crate::risk::rules::LocalRules;
 use crate::secrets::MasterKey;
 use crate::store::{self, Store};
 use crate::understanding::{Offline, Understanding};
+use tokio::sync::Notify;
 
 /// Everything a request handler needs, cheap to clone.
 #[derive(Clone)]
@@ -25,6 +31,12 @@ pub struct Inner {
     pub understanding: Arc<dyn Understanding>,
     pub hub: Hub,
     pub limiter: FrameLimiter,
+    pub risk: Arc<dyn RiskEngine>,
+    pub provider: Arc<dyn Provider>,
+    /// The built-in provider, whose webhook deliveries run beside the server.
+    pub sandbox: Option<Arc<Sandbox>>,
+    /// Wakes the outbox dispatcher when a submission is written.
+    pub dispatch: Notify,
 }
 
 impl std::ops::Deref for AppState {
@@ -42,14 +54,28 @@ impl AppState {
         understanding: Arc<dyn Understanding>,
     ) -> Self {
         let limiter = FrameLimiter::new(config.ws_frames_per_second, config.ws_frame_burst);
-        let hub = Hub::default();
+        let risk: Arc<dyn RiskEngine> = match &config.risk_remote {
+            Some(remote) => Arc::new(RemoteScorer::new(remote)),
+            None => Arc::new(LocalRules),
+        };
+        let public_url = config.public_url();
+        let sandbox = Arc::new(Sandbox::new(
+            store.clone(),
+            keys.clone(),
+            config.sandbox.clone(),
+            &public_url,
+        ));
         AppState(Arc::new(Inner {
             store,
             keys,
             config,
             understanding,
-            hub,
+            hub: Hub::default(),
             limiter,
+            risk,
+            provider: sandbox.clone(),
+            sandbox: Some(sandbox),
+            dispatch: Notify::new(),
         }))
     }
 }
@@ -130,11 +156,23 @@ impl App {
     ) -> std::io::Result<()> {
         let router = crate::http::router(self.state.clone());
         let every = std::time::Duration::from_millis(self.state.config.sweep_interval_ms.max(10));
-        let sweeper = tokio::spawn(crate::dialogue::sweeper::run(self.state.clone(), every));
+        let mut workers = vec![
+            tokio::spawn(crate::dialogue::sweeper::run(self.state.clone(), every)),
+            tokio::spawn(crate::dialogue::relay::run(self.state.clone())),
+        ];
+        if self.state.config.run_dispatcher {
+            workers.push(tokio::spawn(crate::payments::dispatcher::run(
+                self.state.clone(),
+                every,
+            )));
+        }
+        if let Some(sandbox) = &self.state.sandbox {
+            workers.push(tokio::spawn(sandbox.clone().deliver_forever()));
+        }
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
-        sweeper.abort();
+        workers.iter().for_each(|w| w.abort());
         served
     }
 

@@ -40,6 +40,12 @@ pub struct Config {
     /// Client frames allowed per session per second, and the burst above that.
     pub ws_frames_per_second: u32,
     pub ws_frame_burst: u32,
+    /// Deliver the outbox from this instance (instances may share the work).
+    pub run_dispatcher: bool,
+    /// The built-in sandbox provider.
+    pub sandbox: crate::payments::sandbox::SandboxConfig,
+    /// An optional remote risk scorer.
+    pub risk_remote: Option<crate::risk::remote::RemoteConfig>,
 }
 
 /// The directory of the running binary: the embedded database and key file live there.
@@ -65,6 +71,9 @@ impl Default for Config {
             sweep_interval_ms: 1000,
             ws_frames_per_second: 5,
             ws_frame_burst: 20,
+            run_dispatcher: true,
+            sandbox: Default::default(),
+            risk_remote: None,
         }
     }
 }
@@ -77,7 +86,7 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment
-            .merge(Env::prefixed("COUNTERSIGN_"))
+            .merge(Env::prefixed("COUNTERSIGN_").split("__"))
             .merge(Env::raw().only(&["DATABASE_URL"]))
             .extract()
             .map_err(Box::new)
@@ -114,6 +123,13 @@ Configuration (later sources win):
   COUNTERSIGN_SWEEP_INTERVAL_MS how often expired confirmations are swept [1000]
   COUNTERSIGN_WS_FRAMES_PER_SECOND, COUNTERSIGN_WS_FRAME_BURST
                                 client frames per session per second, and burst [5, 20]
+  COUNTERSIGN_RUN_DISPATCHER    deliver the payment outbox from this instance [true]
+  COUNTERSIGN_SANDBOX__DELAY_MS the sandbox provider's settlement delay [200]
+  COUNTERSIGN_SANDBOX__FAIL_ENDING amounts whose minor units end so fail in the sandbox [99]
+  COUNTERSIGN_RISK_REMOTE__URL, COUNTERSIGN_RISK_REMOTE__TIMEOUT_MS
+                                an optional remote risk scorer (JSON in, {score, codes} out) [none, 800]
+
+Nested keys use a double underscore in the environment and tables in the TOML file.
   RUST_LOG                      log filter                          [info]
 
 The same keys, lower-case without the prefix, may appear in the TOML file.";

@@ -24,6 +24,8 @@ pub mod dialogue;
 pub mod domain;
 pub mod http;
 pub mod merchants;
+pub mod payments;
+pub mod risk;
 pub mod schema;
 pub mod secrets;
 pub mod seed;

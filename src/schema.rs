@@ -22,6 +22,7 @@ schema!(POLICY, "policy.schema.json");
 schema!(EXTRACTION, "extraction.schema.json");
 schema!(WS_CLIENT, "ws-client.schema.json");
 schema!(WS_SERVER, "ws-server.schema.json");
+schema!(SETTLEMENT_WEBHOOK, "settlement-webhook.schema.json");
 
 /// Checks `instance`; the error names the first offending field by its JSON pointer.
 pub fn check(validator: &Validator, instance: &Value) -> Result<(), String> {

@@ -57,6 +57,7 @@ pub async fn demo(app: &AppState) -> anyhow::Result<Option<Secret<Credentials>>>
             user_id: user.clone(),
             amount: Money::parse(amount, Currency::CNY)?,
             refunded: Money::parse(refunded, Currency::CNY)?,
+            reserved: Money::zero(Currency::CNY),
             description: Some(description.into()),
             placed_at: now - age,
             updated_at: now,
@@ -76,6 +77,7 @@ pub async fn demo(app: &AppState) -> anyhow::Result<Option<Secret<Credentials>>>
             name: name.into(),
             aliases: aliases.iter().map(|a| a.to_string()).collect(),
             verified,
+            created_at: now,
             updated_at: now,
         };
         app.store.put_contact(&contact).await?;

@@ -17,11 +17,14 @@ CREATE TABLE orders (
     user_id        TEXT NOT NULL,
     currency       TEXT NOT NULL CHECK (length(currency) = 3 AND currency NOT GLOB '*[^A-Z]*'),
     amount_minor   INTEGER NOT NULL CHECK (amount_minor >= 0),
-    refunded_minor INTEGER NOT NULL CHECK (refunded_minor >= 0 AND refunded_minor <= amount_minor),
+    refunded_minor INTEGER NOT NULL CHECK (refunded_minor >= 0),
+    -- Refunds submitted to the provider and not yet settled or failed.
+    reserved_minor INTEGER NOT NULL DEFAULT 0 CHECK (reserved_minor >= 0),
     description    TEXT,
     placed_at      TEXT NOT NULL,
     updated_at     TEXT NOT NULL,
-    PRIMARY KEY (merchant_id, order_id)
+    PRIMARY KEY (merchant_id, order_id),
+    CHECK (refunded_minor + reserved_minor <= amount_minor)
 );
 CREATE INDEX orders_by_user ON orders (merchant_id, user_id, placed_at);
 
@@ -32,6 +35,7 @@ CREATE TABLE contacts (
     name        TEXT NOT NULL,
     aliases     TEXT NOT NULL,
     verified    INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL,
     PRIMARY KEY (merchant_id, contact_id)
 );
@@ -106,6 +110,56 @@ CREATE TABLE model_calls (
     at                TEXT NOT NULL
 );
 CREATE INDEX model_calls_by_session ON model_calls (session_id, at);
+
+-- The outbox: at most one money movement per session, written in the same transaction as
+-- the session's move to `submitted`, delivered by the dispatcher.
+CREATE TABLE submissions (
+    idempotency_key    TEXT PRIMARY KEY,
+    session_id         TEXT NOT NULL UNIQUE REFERENCES sessions (id),
+    merchant_id        TEXT NOT NULL REFERENCES merchants (id),
+    provider           TEXT NOT NULL,
+    action             TEXT NOT NULL,
+    currency           TEXT NOT NULL,
+    amount_minor       INTEGER NOT NULL CHECK (amount_minor > 0),
+    state              TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'done', 'dead')),
+    attempts           INTEGER NOT NULL CHECK (attempts >= 0),
+    next_attempt_at    TEXT NOT NULL,
+    locked_until       TEXT,
+    provider_reference TEXT,
+    last_error         TEXT,
+    created_at         TEXT NOT NULL,
+    updated_at         TEXT NOT NULL
+);
+CREATE INDEX submissions_due ON submissions (state, next_attempt_at);
+
+-- Every verified settlement notification, keyed by the provider's event id.
+CREATE TABLE webhook_inbox (
+    merchant_id        TEXT NOT NULL,
+    event_id           TEXT NOT NULL,
+    session_id         TEXT NOT NULL,
+    kind               TEXT NOT NULL CHECK (kind IN ('settlement.succeeded', 'settlement.failed')),
+    idempotency_key    TEXT NOT NULL,
+    outcome            TEXT NOT NULL CHECK (outcome IN ('applied', 'orphan', 'ignored', 'mismatch')),
+    payload            TEXT NOT NULL,
+    received_at        TEXT NOT NULL,
+    PRIMARY KEY (merchant_id, event_id)
+);
+
+-- The built-in sandbox provider's own books: what it accepted and the webhooks it owes.
+CREATE TABLE sandbox_payments (
+    idempotency_key TEXT PRIMARY KEY,
+    merchant_id     TEXT NOT NULL,
+    session_id      TEXT NOT NULL,
+    reference       TEXT NOT NULL UNIQUE,
+    currency        TEXT NOT NULL,
+    amount_minor    INTEGER NOT NULL,
+    succeeds        INTEGER NOT NULL,
+    requests        INTEGER NOT NULL CHECK (requests >= 1),
+    deliver_at      TEXT NOT NULL,
+    delivered_at    TEXT,
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX sandbox_payments_due ON sandbox_payments (delivered_at, deliver_at);
 
 CREATE TABLE idempotency_keys (
     merchant_id     TEXT NOT NULL REFERENCES merchants (id),

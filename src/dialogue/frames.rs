@@ -38,6 +38,12 @@ pub struct FrameError {
     pub message: String,
 }
 
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
 impl FrameError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         FrameError {

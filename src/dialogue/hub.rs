@@ -73,6 +73,14 @@ impl Hub {
         }
     }
 
+    /// Whether any socket here listens to `id`.
+    pub fn is_watched(&self, id: SessionId) -> bool {
+        let sessions = self.sessions.lock().expect("hub lock");
+        sessions
+            .get(&id)
+            .is_some_and(|e| e.frames.receiver_count() > 0)
+    }
+
     /// Sessions currently known here (sockets or turns in progress).
     pub fn len(&self) -> usize {
         self.sessions.lock().expect("hub lock").len()

@@ -12,5 +12,6 @@ pub mod engine;
 pub mod frames;
 pub mod hub;
 pub mod menu;
+pub mod relay;
 pub mod socket;
 pub mod sweeper;

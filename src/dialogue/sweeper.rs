@@ -15,6 +15,7 @@ pub async fn run(app: AppState, every: Duration) {
     loop {
         tick.tick().await;
         sweep(&app).await;
+        engine::assess_stalled(&app).await;
         app.limiter.forget_idle();
     }
 }

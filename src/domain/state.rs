@@ -1,13 +1,11 @@
 //! The stored vocabulary of a session: states, modes, channels and end reasons.
 
-use serde::{Deserialize, Serialize};
-
 /// Declares a fieldless enum with a stable snake_case text form, used on the wire and in
 /// CHECK-constrained database columns.
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+
         }

@@ -96,6 +96,25 @@ fn check_amounts(req: &PutOrder, policy: &PolicyDoc) -> Result<Money> {
     Ok(refunded)
 }
 
+/// Refunds on their way to the provider stay held on the order; the merchant's figures
+/// must leave room for them.
+fn in_flight(existing: Option<&Order>, req: &PutOrder, refunded: Money) -> Result<Money> {
+    let zero = Money::zero(req.amount.currency());
+    let Some(reserved) = existing.map(|o| o.reserved).filter(|r| !r.is_zero()) else {
+        return Ok(zero);
+    };
+    let room = req.amount.checked_sub(refunded).unwrap_or(zero);
+    if reserved.exceeds(room) {
+        return Err(AppError::conflict(
+            "refund_in_flight",
+            format!(
+                "{reserved} of this order is being refunded; amount minus refunded must leave room for it"
+            ),
+        ));
+    }
+    Ok(reserved)
+}
+
 /// `PUT /v1/orders/{id}`: creates (201) or replaces (200) an order.
 pub async fn put_order(
     State(app): State<AppState>,
@@ -109,12 +128,15 @@ pub async fn put_order(
         limited("description", d, MAX_DESCRIPTION_CHARS)?;
     }
     let now = crate::clock::now();
+    let existing = app.store.order(&merchant.id, &order_id).await?;
+    let reserved = in_flight(existing.as_ref(), &req, refunded)?;
     let order = Order {
         merchant_id: merchant.id,
         order_id,
         user_id: req.user_id,
         amount: req.amount,
         refunded,
+        reserved,
         description: req.description,
         placed_at: req.placed_at.unwrap_or(now),
         updated_at: now,
@@ -170,6 +192,8 @@ pub async fn put_contact(
 ) -> Result<(StatusCode, Json<ContactView>)> {
     let contact_id = path_id(ContactId::parse, &id)?;
     check_names(&req)?;
+    let now = crate::clock::now();
+    let existing = app.store.contact(&merchant.id, &contact_id).await?;
     let contact = Contact {
         merchant_id: merchant.id,
         contact_id,
@@ -177,7 +201,8 @@ pub async fn put_contact(
         name: req.name.trim().to_owned(),
         aliases: req.aliases.iter().map(|a| a.trim().to_owned()).collect(),
         verified: req.verified,
-        updated_at: crate::clock::now(),
+        created_at: existing.map_or(now, |c| c.created_at),
+        updated_at: now,
     };
     let created = app.store.put_contact(&contact).await?;
     let view = ContactView {

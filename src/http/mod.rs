@@ -8,8 +8,10 @@ mod health;
 mod idempotency;
 pub mod json;
 mod menu;
+mod reviews;
 mod sessions;
 mod web;
+mod webhooks;
 mod ws;
 
 use axum::Router;
@@ -36,6 +38,13 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/sessions/{id}/events", get(sessions::events))
         .route("/v1/sessions/{id}/ws", get(ws::upgrade))
         .route("/v1/sessions/{id}/menu", get(menu::show).post(menu::choose))
+        .route("/v1/reviews", get(reviews::queue))
+        .route("/v1/reviews/{id}", axum::routing::post(reviews::decide))
+        .route("/v1/submissions", get(reviews::submissions))
+        .route(
+            "/v1/webhooks/settlement",
+            axum::routing::post(webhooks::settlement),
+        )
         .route("/v1/orders/{id}", put(book::put_order))
         .route("/v1/contacts/{id}", put(book::put_contact))
         .fallback(|| async { AppError::not_found("route") })

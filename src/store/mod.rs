@@ -1,6 +1,8 @@
 //! Storage: one trait, a Postgres and a SQLite implementation sharing their SQL
 //! (`sql_store!`), and one conformance suite (tests/it/store.rs) run against both.
 
+mod payments;
+mod payments_sql;
 mod postgres;
 mod records;
 mod sql;
@@ -13,6 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{ContactId, MerchantId, OrderId, SessionId, UserId};
 
+pub use payments::Payments;
 pub use postgres::PgStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
@@ -27,6 +30,9 @@ pub enum StoreError {
     Conflict,
     #[error("not found")]
     NotFound,
+    /// The order no longer has that much left to refund.
+    #[error("not enough left to refund on the order")]
+    Insufficient,
     /// Stored data that no longer parses: a bug or a hand edit, never user input.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -38,6 +44,14 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Maps a CHECK violation (a write that would break an invariant) to `Conflict`.
+pub(crate) fn check_as_conflict(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_check_violation() => StoreError::Conflict,
+        _ => StoreError::Database(e),
+    }
+}
+
 /// Maps a unique-key violation to the domain answer `Duplicate`.
 pub(crate) fn unique_as_duplicate(e: sqlx::Error) -> StoreError {
     match &e {
@@ -47,7 +61,7 @@ pub(crate) fn unique_as_duplicate(e: sqlx::Error) -> StoreError {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Payments + Notifications + Send + Sync + 'static {
     /// `"postgres"` or `"sqlite"`.
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> Result<()>;
@@ -77,18 +91,11 @@ pub trait Store: Send + Sync + 'static {
     /// Creates the session at version 1 with its `opened` event as seq 1, in one transaction.
     async fn create_session(&self, s: &NewSession, opened: &NewEvent) -> Result<Session>;
     async fn session(&self, id: SessionId) -> Result<Option<Session>>;
-    /// Writes `change`, appends `event` (seq = new version) and stores `frames` for the
-    /// session's sockets, in one transaction, if the session is still at `expected_version`;
-    /// otherwise `Conflict` and nothing is written. The frames end at the returned
-    /// session's `frame_seq`.
-    async fn apply(
-        &self,
-        id: SessionId,
-        expected_version: i64,
-        change: &SessionChange,
-        event: &NewEvent,
-        frames: &[serde_json::Value],
-    ) -> Result<Session>;
+    /// Writes the commit (session change, event, frames, outbox row, order accounting) in
+    /// one transaction, if the session is still at `expected_version`; otherwise `Conflict`
+    /// and nothing is written. The frames end at the returned session's `frame_seq`.
+    async fn apply(&self, id: SessionId, expected_version: i64, commit: &Commit)
+    -> Result<Session>;
     async fn events(&self, id: SessionId) -> Result<Vec<EventRecord>>;
 
     /// Stores frames that come with no state change; returns the seq of the last one.
@@ -113,6 +120,31 @@ pub trait Store: Send + Sync + 'static {
     async fn idempotency_release(&self, merchant: &MerchantId, key: &str) -> Result<()>;
     /// Deletes expired keys; returns how many.
     async fn idempotency_purge(&self, now: DateTime<Utc>) -> Result<u64>;
+}
+
+/// The Postgres channel that announces committed frames.
+pub const FRAMES_CHANNEL: &str = "countersign_frames";
+
+/// Frames another instance committed: session, first seq, last seq.
+pub type Announcement = (SessionId, i64, i64);
+pub type FrameFeed = std::pin::Pin<Box<dyn futures_util::Stream<Item = Announcement> + Send>>;
+
+/// Announcements of frames committed by other instances sharing the database.
+#[async_trait]
+pub trait Notifications: Send + Sync {
+    /// `None` where no other instance can write (the embedded database).
+    async fn frame_feed(&self) -> Result<Option<FrameFeed>> {
+        Ok(None)
+    }
+}
+
+/// Reads `"<session> <first> <last>"`.
+pub(crate) fn parse_announcement(payload: &str) -> Option<Announcement> {
+    let mut parts = payload.split(' ');
+    let id = SessionId::parse(parts.next()?).ok()?;
+    let first = parts.next()?.parse().ok()?;
+    let last = parts.next()?.parse().ok()?;
+    Some((id, first, last))
 }
 
 /// Opens the store `url` names (`postgres://…` or `sqlite://…`) and migrates it.

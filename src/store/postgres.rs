@@ -38,5 +38,35 @@ super::sql::sql_store!(
     PgStore,
     sqlx::Postgres,
     "postgres",
-    row_lock = " FOR UPDATE"
+    row_lock = " FOR UPDATE",
+    notify = "SELECT pg_notify('countersign_frames', $1)"
+);
+
+/// Frames committed by any instance, announced on `countersign_frames` at commit.
+#[async_trait]
+impl Notifications for PgStore {
+    async fn frame_feed(&self) -> Result<Option<FrameFeed>> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(super::FRAMES_CHANNEL).await?;
+        let feed = futures_util::stream::unfold(listener, |mut l| async move {
+            loop {
+                match l.recv().await {
+                    Ok(n) => match super::parse_announcement(n.payload()) {
+                        Some(a) => return Some((a, l)),
+                        None => continue,
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "frame notifications interrupted; reconnecting");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        });
+        Ok(Some(Box::pin(feed)))
+    }
+}
+super::payments_sql::payments_sql!(
+    PgStore,
+    sqlx::Postgres,
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 );

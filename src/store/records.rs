@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::state::text_enum;
 use crate::domain::{
     Actor, ContactId, EndReason, EventKind, MerchantId, Mode, Money, OrderId, PolicyDoc, SessionId,
     SessionState, UserId,
@@ -29,17 +30,20 @@ pub struct Order {
     pub user_id: UserId,
     pub amount: Money,
     pub refunded: Money,
+    /// Refunds submitted to the provider and not yet settled or failed. Kept by the
+    /// service, never set by the merchant.
+    pub reserved: Money,
     pub description: Option<String>,
     pub placed_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl Order {
-    /// What can still be refunded.
+    /// What can still be refunded: neither refunded nor on its way.
     pub fn refundable(&self) -> Money {
-        self.amount
-            .checked_sub(self.refunded)
-            .unwrap_or_else(|| Money::zero(self.amount.currency()))
+        let zero = Money::zero(self.amount.currency());
+        let left = self.amount.checked_sub(self.refunded).unwrap_or(zero);
+        left.checked_sub(self.reserved).unwrap_or(zero)
     }
 }
 
@@ -51,6 +55,8 @@ pub struct Contact {
     pub name: String,
     pub aliases: Vec<String>,
     pub verified: bool,
+    /// When the contact was first added; kept when it is replaced.
+    pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -170,4 +176,133 @@ pub enum IdempotencyBegin {
 pub struct StoredFrame {
     pub seq: i64,
     pub frame: Value,
+}
+
+/// Everything one transition writes, in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub change: SessionChange,
+    pub event: NewEvent,
+    /// Frames for the session's sockets; they end at the saved session's `frame_seq`.
+    pub frames: Vec<Value>,
+    /// The outbox row, when the session enters `submitted`.
+    pub submission: Option<NewSubmission>,
+    /// What the transition does to an order's refund accounting.
+    pub order: Option<OrderEffect>,
+    /// The session's submission is finished (settled or failed by the provider).
+    pub finish_submission: bool,
+}
+
+impl Commit {
+    pub fn new(change: SessionChange, event: NewEvent, frames: Vec<Value>) -> Self {
+        Commit {
+            change,
+            event,
+            frames,
+            submission: None,
+            order: None,
+            finish_submission: false,
+        }
+    }
+}
+
+/// Refund accounting on an order, in minor units of its currency.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderEffect {
+    /// A refund goes to the provider: hold it so no other refund can take the same money.
+    Reserve {
+        merchant_id: MerchantId,
+        order_id: OrderId,
+        minor: i64,
+    },
+    /// The provider settled it.
+    Settle {
+        merchant_id: MerchantId,
+        order_id: OrderId,
+        minor: i64,
+    },
+    /// The provider failed it: the money is refundable again.
+    Release {
+        merchant_id: MerchantId,
+        order_id: OrderId,
+        minor: i64,
+    },
+}
+
+text_enum!(
+    /// Where an outbox row is.
+    SubmissionState {
+        Pending => "pending",
+        Sent => "sent",
+        Done => "done",
+        Dead => "dead",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSubmission {
+    pub idempotency_key: String,
+    pub session_id: SessionId,
+    pub merchant_id: MerchantId,
+    pub provider: String,
+    pub action: Value,
+    pub amount: Money,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    pub idempotency_key: String,
+    pub session_id: SessionId,
+    pub merchant_id: MerchantId,
+    pub provider: String,
+    pub action: Value,
+    pub amount: Money,
+    pub state: SubmissionState,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub provider_reference: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the risk rules need to know about a shopper's recent history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RiskStats {
+    /// Movements this shopper consented to inside the shopper window.
+    pub shopper_recent: i64,
+    /// Movements the merchant's shoppers consented to inside the merchant window.
+    pub merchant_recent: i64,
+    /// Whether this shopper used this device in an earlier session.
+    pub device_known: bool,
+    /// Whether this shopper had any earlier session.
+    pub returning: bool,
+}
+
+/// A verified settlement notification, as stored in the inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxEntry {
+    pub merchant_id: MerchantId,
+    pub event_id: String,
+    pub session_id: String,
+    pub kind: String,
+    pub idempotency_key: String,
+    /// applied | orphan | ignored | mismatch
+    pub outcome: &'static str,
+    pub payload: Value,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A payment the sandbox provider accepted, and the webhook it owes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxPayment {
+    pub idempotency_key: String,
+    pub merchant_id: MerchantId,
+    pub session_id: SessionId,
+    pub reference: String,
+    pub amount: Money,
+    pub succeeds: bool,
+    pub requests: i32,
+    pub deliver_at: DateTime<Utc>,
 }

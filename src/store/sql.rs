@@ -13,9 +13,9 @@ use crate::domain::{
 pub(super) const MERCHANT_COLUMNS: &str =
     "id, api_key_hash, api_secret_sealed, webhook_secret_sealed, signing_kid, policy, created_at";
 pub(super) const ORDER_COLUMNS: &str = "merchant_id, order_id, user_id, currency, amount_minor, \
-     refunded_minor, description, placed_at, updated_at";
+     refunded_minor, reserved_minor, description, placed_at, updated_at";
 pub(super) const CONTACT_COLUMNS: &str =
-    "merchant_id, contact_id, user_id, name, aliases, verified, updated_at";
+    "merchant_id, contact_id, user_id, name, aliases, verified, created_at, updated_at";
 pub(super) const SESSION_COLUMNS: &str = "id, merchant_id, user_id, channel, device, \
      client_token_hash, state, mode, reason, proposed_action, confirmation_hash, \
      confirmation_expires_at, clarifications, draft, frame_seq, version, created_at, updated_at";
@@ -92,7 +92,7 @@ pub(super) fn is_stale(locked_at: DateTime<Utc>, stale_before: DateTime<Utc>) ->
 }
 
 macro_rules! sql_store {
-    ($store:ty, $db:ty, $name:literal, row_lock = $lock:literal) => {
+    ($store:ty, $db:ty, $name:literal, row_lock = $lock:literal, notify = $notify:literal) => {
         use async_trait::async_trait;
         use chrono::{DateTime, Utc};
         use sqlx::Row;
@@ -124,6 +124,7 @@ macro_rules! sql_store {
                 user_id: user_id(r.try_get("user_id")?)?,
                 amount: money(r.try_get("amount_minor")?, currency)?,
                 refunded: money(r.try_get("refunded_minor")?, currency)?,
+                reserved: money(r.try_get("reserved_minor")?, currency)?,
                 description: r.try_get("description")?,
                 placed_at: r.try_get("placed_at")?,
                 updated_at: r.try_get("updated_at")?,
@@ -138,6 +139,7 @@ macro_rules! sql_store {
                 name: r.try_get("name")?,
                 aliases: json("aliases", r.try_get::<Json<serde_json::Value>, _>("aliases")?.0)?,
                 verified: r.try_get("verified")?,
+                created_at: r.try_get("created_at")?,
                 updated_at: r.try_get("updated_at")?,
             })
         }
@@ -287,7 +289,8 @@ macro_rules! sql_store {
                     .bind(o.placed_at)
                     .bind(o.updated_at)
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(check_as_conflict)?;
                 tx.commit().await?;
                 Ok(!found)
             }
@@ -321,7 +324,7 @@ macro_rules! sql_store {
                 let exists_sql = "SELECT 1 FROM contacts WHERE merchant_id = $1 AND contact_id = $2";
                 let found = exists(&mut tx, exists_sql, (c.merchant_id.as_str(), c.contact_id.as_str())).await?;
                 let insert = "INSERT INTO contacts (merchant_id, contact_id, user_id, name, aliases, verified, \
-                     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+                     updated_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
                 let update = "UPDATE contacts SET user_id = $3, name = $4, aliases = $5, verified = $6, \
                      updated_at = $7 WHERE merchant_id = $1 AND contact_id = $2";
                 sqlx::query(if found { update } else { insert })
@@ -332,6 +335,7 @@ macro_rules! sql_store {
                     .bind(Json(&c.aliases))
                     .bind(c.verified)
                     .bind(c.updated_at)
+                    .bind(c.created_at)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
@@ -392,53 +396,12 @@ macro_rules! sql_store {
                 row.as_ref().map(session_row).transpose()
             }
 
-            async fn apply(
-                &self,
-                id: SessionId,
-                expected: i64,
-                c: &SessionChange,
-                e: &NewEvent,
-                frames: &[serde_json::Value],
-            ) -> Result<Session> {
+            async fn apply(&self, id: SessionId, expected: i64, commit: &Commit) -> Result<Session> {
                 let mut tx = self.write_tx().await?;
-                let current: Option<(String, i64)> =
-                    sqlx::query_as("SELECT state, version FROM sessions WHERE id = $1")
-                        .bind(id.to_string())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let from = match current {
-                    None => return Err(StoreError::NotFound),
-                    Some((_, version)) if version != expected => return Err(StoreError::Conflict),
-                    Some((from, _)) => from,
-                };
-                let updated = sqlx::query(
-                    "UPDATE sessions SET state = $3, mode = $4, reason = $5, proposed_action = $6, \
-                     confirmation_hash = $7, confirmation_expires_at = $8, clarifications = $9, \
-                     draft = $11, version = version + 1, updated_at = $10 WHERE id = $1 AND version = $2",
-                )
-                .bind(id.to_string())
-                .bind(expected)
-                .bind(c.state.as_str())
-                .bind(c.mode.as_str())
-                .bind(c.reason.map(|r| r.as_str()))
-                .bind(c.proposed_action.as_ref().map(Json))
-                .bind(&c.confirmation_hash)
-                .bind(c.confirmation_expires_at)
-                .bind(c.clarifications)
-                .bind(c.at)
-                .bind(Json(&c.draft))
-                .execute(&mut *tx)
-                .await?;
-                if updated.rows_affected() != 1 {
-                    return Err(StoreError::Conflict);
-                }
-                insert_event(&mut tx, id, expected + 1, Some(&from), c.state.as_str(), e, c.at).await?;
-                insert_frames(&mut tx, id, frames, c.at).await?;
-                let session = select_session(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+                let session = apply_in(&mut tx, id, expected, commit).await?;
                 tx.commit().await?;
                 Ok(session)
             }
-
             async fn events(&self, id: SessionId) -> Result<Vec<EventRecord>> {
                 let sql = format!("SELECT {EVENT_COLUMNS} FROM session_events WHERE session_id = $1 ORDER BY seq");
                 let rows = sqlx::query(&sql).bind(id.to_string()).fetch_all(&self.pool).await?;
@@ -531,6 +494,9 @@ macro_rules! sql_store {
             .await?
             .ok_or(StoreError::NotFound)?;
             let first = last - frames.len() as i64 + 1;
+            if !frames.is_empty() && !$notify.is_empty() {
+                sqlx::query($notify).bind(format!("{id} {first} {last}")).execute(&mut **tx).await?;
+            }
             for (i, frame) in frames.iter().enumerate() {
                 sqlx::query("INSERT INTO session_frames (session_id, seq, frame, at) VALUES ($1, $2, $3, $4)")
                     .bind(id.to_string())
@@ -541,6 +507,126 @@ macro_rules! sql_store {
                     .await?;
             }
             Ok(last)
+        }
+
+        /// The body of `apply`, for callers that already hold a transaction.
+        async fn apply_in(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            id: SessionId,
+            expected: i64,
+            commit: &Commit,
+        ) -> Result<Session> {
+            let c = &commit.change;
+            let current: Option<(String, i64)> = sqlx::query_as("SELECT state, version FROM sessions WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
+            let from = match current {
+                None => return Err(StoreError::NotFound),
+                Some((_, version)) if version != expected => return Err(StoreError::Conflict),
+                Some((from, _)) => from,
+            };
+            let updated = sqlx::query(
+                "UPDATE sessions SET state = $3, mode = $4, reason = $5, proposed_action = $6, \
+                 confirmation_hash = $7, confirmation_expires_at = $8, clarifications = $9, \
+                 draft = $11, version = version + 1, updated_at = $10 WHERE id = $1 AND version = $2",
+            )
+            .bind(id.to_string())
+            .bind(expected)
+            .bind(c.state.as_str())
+            .bind(c.mode.as_str())
+            .bind(c.reason.map(|r| r.as_str()))
+            .bind(c.proposed_action.as_ref().map(Json))
+            .bind(&c.confirmation_hash)
+            .bind(c.confirmation_expires_at)
+            .bind(c.clarifications)
+            .bind(c.at)
+            .bind(Json(&c.draft))
+            .execute(&mut **tx)
+            .await?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+            insert_event(tx, id, expected + 1, Some(&from), c.state.as_str(), &commit.event, c.at).await?;
+            insert_frames(tx, id, &commit.frames, c.at).await?;
+            if let Some(sub) = &commit.submission {
+                insert_submission(tx, sub).await?;
+            }
+            if let Some(effect) = &commit.order {
+                order_effect(tx, effect).await?;
+            }
+            if commit.finish_submission {
+                sqlx::query("UPDATE submissions SET state = 'done', locked_until = NULL, updated_at = $2 WHERE session_id = $1")
+                    .bind(id.to_string())
+                    .bind(c.at)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            select_session(tx, id).await?.ok_or(StoreError::NotFound)
+        }
+
+        async fn insert_submission(tx: &mut sqlx::Transaction<'_, $db>, s: &NewSubmission) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO submissions (idempotency_key, session_id, merchant_id, provider, action, currency, \
+                 amount_minor, state, attempts, next_attempt_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)",
+            )
+            .bind(&s.idempotency_key)
+            .bind(s.session_id.to_string())
+            .bind(s.merchant_id.as_str())
+            .bind(&s.provider)
+            .bind(Json(&s.action))
+            .bind(s.amount.currency().code())
+            .bind(s.amount.minor())
+            .bind(s.at)
+            .execute(&mut **tx)
+            .await
+            .map_err(unique_as_duplicate)?;
+            Ok(())
+        }
+
+        /// Moves refund money between refundable, reserved and refunded on an order.
+        async fn order_effect(tx: &mut sqlx::Transaction<'_, $db>, effect: &OrderEffect) -> Result<()> {
+            let (sql, merchant, order, minor, guarded) = match effect {
+                OrderEffect::Reserve { merchant_id, order_id, minor } => (
+                    "UPDATE orders SET reserved_minor = reserved_minor + $3 WHERE merchant_id = $1 \
+                     AND order_id = $2 AND refunded_minor + reserved_minor + $3 <= amount_minor",
+                    merchant_id,
+                    order_id,
+                    *minor,
+                    true,
+                ),
+                OrderEffect::Settle { merchant_id, order_id, minor } => (
+                    "UPDATE orders SET reserved_minor = reserved_minor - $3, refunded_minor = refunded_minor + $3 \
+                     WHERE merchant_id = $1 AND order_id = $2 AND reserved_minor >= $3",
+                    merchant_id,
+                    order_id,
+                    *minor,
+                    false,
+                ),
+                OrderEffect::Release { merchant_id, order_id, minor } => (
+                    "UPDATE orders SET reserved_minor = reserved_minor - $3 \
+                     WHERE merchant_id = $1 AND order_id = $2 AND reserved_minor >= $3",
+                    merchant_id,
+                    order_id,
+                    *minor,
+                    false,
+                ),
+            };
+            let done = sqlx::query(sql)
+                .bind(merchant.as_str())
+                .bind(order.as_str())
+                .bind(minor)
+                .execute(&mut **tx)
+                .await?;
+            match done.rows_affected() {
+                1 => Ok(()),
+                _ if guarded => Err(StoreError::Insufficient),
+                _ => {
+                    tracing::warn!(order_id = %order, "order accounting did not match its reservation");
+                    Ok(())
+                }
+            }
         }
 
         async fn select_session(tx: &mut sqlx::Transaction<'_, $db>, id: SessionId) -> Result<Option<Session>> {

@@ -39,4 +39,15 @@ impl SqliteStore {
     }
 }
 
-super::sql::sql_store!(SqliteStore, sqlx::Sqlite, "sqlite", row_lock = "");
+super::sql::sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    "sqlite",
+    row_lock = "",
+    notify = ""
+);
+
+/// One process owns an embedded database, so frames never come from elsewhere.
+impl Notifications for SqliteStore {}
+// SQLite has no row locks; BEGIN IMMEDIATE already makes each claim exclusive.
+super::payments_sql::payments_sql!(SqliteStore, sqlx::Sqlite, skip_locked = "");

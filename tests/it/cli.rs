@@ -9,7 +9,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestDb, read};
+use crate::helpers::{Backend, TestDb, count_rows, read};
+use crate::shopper::Shopper;
 
 fn countersign(db: &TestDb) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_countersign"));
@@ -33,7 +34,13 @@ struct Server {
 
 /// Starts `serve` and reads its stdout until it says where it listens.
 async fn serve(db: &TestDb) -> Server {
-    let mut child = countersign(db)
+    serve_with(db, &[]).await
+}
+
+async fn serve_with(db: &TestDb, env: &[(&str, &str)]) -> Server {
+    let mut cmd = countersign(db);
+    cmd.envs(env.iter().copied());
+    let mut child = cmd
         .arg("serve")
         .stdout(Stdio::piped())
         .spawn()
@@ -236,7 +243,86 @@ async fn migrate_and_help_work(b: Backend) {
     }
 }
 
+async fn a_kill_right_after_consent_still_pays_exactly_once(b: Backend) {
+    let db = TestDb::new(b).await;
+    let scorer = crate::helpers::silent_scorer().await;
+    let env = [
+        ("COUNTERSIGN_RISK_REMOTE__URL", scorer.as_str()),
+        ("COUNTERSIGN_RISK_REMOTE__TIMEOUT_MS", "600000"),
+    ];
+    let mut server = serve_with(&db, &env).await;
+    let creds = create_merchant(&db, "acme").await;
+    let key = creds["api_key"].as_str().unwrap().to_owned();
+    let order = json!({"user_id": "u1", "amount": {"value": "128.00", "currency": "CNY"}});
+    assert_eq!(
+        call(
+            reqwest::Method::PUT,
+            format!("{}/v1/orders/1042", server.base),
+            &key,
+            Some(order)
+        )
+        .await
+        .0,
+        201
+    );
+    let body = json!({"user_id": "u1", "text": "退款订单 1042 全额"});
+    let (_, opened) = call(
+        reqwest::Method::POST,
+        format!("{}/v1/sessions", server.base),
+        &key,
+        Some(body),
+    )
+    .await;
+    let (id, token) = (
+        opened["session_id"].as_str().unwrap(),
+        opened["client_token"].as_str().unwrap(),
+    );
+    let ws = |base: &str| format!("{}/v1/sessions/{id}/ws", base.replacen("http", "ws", 1));
+    let mut shopper = Shopper::connect_to(&ws(&server.base), token).await;
+    let c = shopper.until("confirmation_required").await;
+    shopper
+        .send(json!({"type": "confirm", "token": c["token"]}))
+        .await;
+    shopper.until_state("pending_risk_check").await;
+
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+
+    let again = serve(&db).await;
+    let mut back = Shopper::connect_to(&ws(&again.base), token).await;
+    back.send(json!({"type": "resume", "last_seq": 0})).await;
+    back.until_state("settled").await;
+    assert_eq!(count_rows(&db.url, "sandbox_payments").await, 1);
+    assert_eq!(
+        count_rows(&db.url, "sandbox_payments WHERE requests = 1").await,
+        1,
+        "submitted once"
+    );
+    let (_, log) = call(
+        reqwest::Method::GET,
+        format!("{}/v1/sessions/{id}/events", again.base),
+        &key,
+        None,
+    )
+    .await;
+    let kinds: Vec<_> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "confirmed").count(), 1);
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == "settlement_succeeded")
+            .count(),
+        1
+    );
+}
+
 backend_tests!(
+    a_kill_right_after_consent_still_pays_exactly_once,
     a_killed_server_restarts_with_every_session_and_event,
     merchant_create_refuses_duplicates_and_bad_policies,
     migrate_and_help_work,

@@ -7,51 +7,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
-use crate::shopper::Opened;
-
-/// A merchant `acme` with two orders for shopper u1 and a verified contact.
-async fn shop(b: Backend, policy: Option<Value>) -> (TestApp, String) {
-    shop_with(spawn_app(b).await, policy).await
-}
-
-async fn shop_with(app: TestApp, policy: Option<Value>) -> (TestApp, String) {
-    let key = app.merchant("acme", policy).await.api_key;
-    let placed =
-        |minutes: i64| (chrono::Utc::now() - chrono::TimeDelta::minutes(minutes)).to_rfc3339();
-    for (id, value, minutes) in [("1042", "128.00", 120), ("1041", "256.00", 4000)] {
-        let order = json!({"user_id": "u1", "amount": {"value": value, "currency": "CNY"}, "description": "tea", "placed_at": placed(minutes)});
-        assert_eq!(
-            app.put(&format!("/v1/orders/{id}"), &key, &order).await.0,
-            201
-        );
-    }
-    let mum = json!({"user_id": "u1", "name": "Mum", "aliases": ["妈妈"], "verified": true});
-    assert_eq!(app.put("/v1/contacts/mum", &key, &mum).await.0, 201);
-    (app, key)
-}
-
-async fn events(app: &TestApp, key: &str, id: &str) -> Vec<String> {
-    let (status, log) = app.get(&format!("/v1/sessions/{id}/events"), key).await;
-    assert_eq!(status, 200);
-    log["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-async fn state(app: &TestApp, s: &Opened) -> String {
-    app.get(&format!("/v1/sessions/{}", s.id), &s.token).await.1["state"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn count(events: &[String], kind: &str) -> usize {
-    events.iter().filter(|e| *e == kind).count()
-}
+use crate::fixtures::{awaiting, count, events, shop, shop_with, state};
+use crate::helpers::{Backend, spawn_app_with};
 
 async fn an_english_refund_is_clarified_confirmed_and_consented(b: Backend) {
     let (app, key) = shop(b, None).await;
@@ -206,16 +163,6 @@ async fn prompt_injection_is_refused_by_policy(b: Backend) {
         .get(&format!("/v1/sessions/{}/events", s.id), &key)
         .await;
     assert_eq!(audit["events"][1]["payload"]["refused"], "above_policy_max");
-}
-
-/// Opens a session that is waiting for consent to a 128.00 refund of order 1042.
-async fn awaiting(app: &TestApp, key: &str) -> (Opened, crate::shopper::Shopper, String) {
-    let s = app
-        .open_session(key, json!({"user_id": "u1", "text": "退款订单 1042 全额"}))
-        .await;
-    let mut shopper = app.connect(&s).await;
-    let c = shopper.until("confirmation_required").await;
-    (s, shopper, c["token"].as_str().unwrap().to_owned())
 }
 
 fn with_amount(token: &str, value: &str) -> String {

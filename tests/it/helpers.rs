@@ -118,6 +118,32 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     }
 }
 
+/// A second instance on the same database and master key, as in a multi-instance deployment.
+#[allow(dead_code)]
+pub async fn spawn_peer(first: &TestApp, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = first.state.config.clone();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.public_url = None;
+    config.master_key = Some(countersign::secrets::Secret::new(
+        first.state.keys.to_text(),
+    ));
+    adjust(&mut config);
+    let app = countersign::build(config).await.expect("build");
+    let base = format!("http://{}", app.addr());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let db = TestDb {
+        url: first.db.url.clone(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        state,
+        db,
+    }
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -201,4 +227,13 @@ pub fn assert_error(got: &(u16, Value), status: u16, code: &str, mentions: &str)
         message.contains(mentions),
         "message {message:?} should mention {mentions:?}"
     );
+}
+
+/// A loopback risk scorer that never answers, standing in for a remote scorer that hangs.
+pub async fn silent_scorer() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/score", listener.local_addr().unwrap());
+    let hang = axum::Router::new().route("/score", axum::routing::post(std::future::pending::<()>));
+    tokio::spawn(async move { axum::serve(listener, hang).await });
+    url
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0, a real database per test (SQLite always,
 //! Postgres when COUNTERSIGN_TEST_POSTGRES is set), real HTTP.
 
+mod fixtures;
 mod helpers;
 mod shopper;
 
@@ -9,4 +10,5 @@ mod book;
 mod cli;
 mod dialogue;
 mod idempotency;
+mod settlement;
 mod store;

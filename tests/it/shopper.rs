@@ -61,6 +61,18 @@ impl TestApp {
 }
 
 impl Shopper {
+    /// Connects to any instance's socket URL with a client token.
+    pub async fn connect_to(ws_url: &str, token: &str) -> Shopper {
+        let url = format!("{ws_url}?token={token}");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket");
+        Shopper {
+            ws,
+            seen: Vec::new(),
+        }
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.send_raw(Message::text(frame.to_string())).await;
     }

@@ -35,6 +35,7 @@ fn order(id: &str, user: &str, amount: &str, age_minutes: i64) -> Order {
         user_id: UserId::parse(user).unwrap(),
         amount: cny(amount),
         refunded: cny("0"),
+        reserved: cny("0"),
         description: Some("tea".into()),
         placed_at: now() - TimeDelta::minutes(age_minutes),
         updated_at: now(),
@@ -80,7 +81,13 @@ async fn step(store: &dyn Store, s: &Session, event: Event) -> Result<Session> {
         actor: Actor::System,
         payload: json!({}),
     };
-    store.apply(s.id, s.version, &change, &e, &[]).await
+    store
+        .apply(
+            s.id,
+            s.version,
+            &Commit::new(change.clone(), e.clone(), vec![]),
+        )
+        .await
 }
 
 async fn merchants_are_unique_and_found_by_key_hash(b: Backend) {
@@ -158,6 +165,7 @@ async fn contacts_round_trip(b: Backend) {
         name: "Mum".into(),
         aliases: vec!["Mom".into(), "妈妈".into()],
         verified: false,
+        created_at: now(),
         updated_at: now(),
     };
     assert!(store.put_contact(&c).await.unwrap());
@@ -210,7 +218,10 @@ async fn transitions_append_events_and_stale_versions_are_refused(b: Backend) {
         actor: Actor::System,
         payload: json!({"n": 1}),
     };
-    let moved = store.apply(s.id, 1, &change, &e, &[]).await.unwrap();
+    let moved = store
+        .apply(s.id, 1, &Commit::new(change.clone(), e.clone(), vec![]))
+        .await
+        .unwrap();
     assert_eq!(
         (moved.version, moved.state),
         (2, SessionState::AwaitingConfirmation)
@@ -229,7 +240,9 @@ async fn transitions_append_events_and_stale_versions_are_refused(b: Backend) {
         payload: json!({}),
     };
     assert!(matches!(
-        store.apply(s.id, 1, &stale, &cancel, &[]).await,
+        store
+            .apply(s.id, 1, &Commit::new(stale.clone(), cancel.clone(), vec![]))
+            .await,
         Err(StoreError::Conflict)
     ));
     assert_eq!(
@@ -244,7 +257,13 @@ async fn transitions_append_events_and_stale_versions_are_refused(b: Backend) {
     assert_eq!(events[1].to, SessionState::AwaitingConfirmation);
     assert_eq!(events[1].kind, EventKind::ConfirmationIssued);
     assert!(matches!(
-        store.apply(SessionId::new(), 1, &stale, &cancel, &[]).await,
+        store
+            .apply(
+                SessionId::new(),
+                1,
+                &Commit::new(stale.clone(), cancel.clone(), vec![])
+            )
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -264,7 +283,9 @@ async fn concurrent_writers_at_one_version_yield_one_winner(b: Backend) {
                     actor: Actor::System,
                     payload: json!({"i": i}),
                 };
-                store.apply(s.id, 1, &change, &e, &[]).await
+                store
+                    .apply(s.id, 1, &Commit::new(change.clone(), e.clone(), vec![]))
+                    .await
             })
         })
         .collect();
@@ -486,12 +507,20 @@ async fn frames_are_numbered_per_session_and_replayed_in_order(b: Backend) {
         payload: json!({}),
     };
     let moved = store
-        .apply(s.id, 1, &change, &e, &[json!({"n": 3})])
+        .apply(
+            s.id,
+            1,
+            &Commit::new(change.clone(), e.clone(), vec![json!({"n": 3})]),
+        )
         .await
         .unwrap();
     assert_eq!(moved.frame_seq, 3);
     let stale = store
-        .apply(s.id, 1, &change, &e, &[json!({"n": "lost"})])
+        .apply(
+            s.id,
+            1,
+            &Commit::new(change.clone(), e.clone(), vec![json!({"n": "lost"})]),
+        )
         .await;
     assert!(matches!(stale, Err(StoreError::Conflict)));
     let all: Vec<_> = store
@@ -549,10 +578,284 @@ async fn expiring_finds_only_confirmations_past_their_time(b: Backend) {
             actor: Actor::System,
             payload: json!({}),
         };
-        store.apply(s.id, 1, &change, &e, &[]).await.unwrap();
+        store
+            .apply(s.id, 1, &Commit::new(change.clone(), e.clone(), vec![]))
+            .await
+            .unwrap();
     }
     new_session(store.as_ref()).await;
     assert_eq!(store.expiring(now(), 10).await.unwrap(), vec![due.id]);
+}
+
+/// A session in `submitted` with its outbox row, written as the engine writes it.
+async fn submitted_session(store: &dyn Store) -> (Session, String) {
+    let s = new_session(store).await;
+    let mut change = s.change(now());
+    change.state = SessionState::Submitted;
+    let e = NewEvent {
+        kind: EventKind::RiskScored,
+        actor: Actor::System,
+        payload: json!({}),
+    };
+    let key = format!("cs_{}", s.id.to_string().replace('-', ""));
+    let mut commit = Commit::new(change, e, vec![]);
+    commit.submission = Some(NewSubmission {
+        idempotency_key: key.clone(),
+        session_id: s.id,
+        merchant_id: MerchantId::parse("acme").unwrap(),
+        provider: "sandbox".into(),
+        action: json!({"kind": "refund"}),
+        amount: cny("10.00"),
+        at: now(),
+    });
+    (store.apply(s.id, 1, &commit).await.unwrap(), key)
+}
+
+async fn outbox_rows_are_claimed_by_one_dispatcher_at_a_time(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let (_, key) = submitted_session(store.as_ref()).await;
+    let t0 = now();
+    let lease = t0 + TimeDelta::seconds(30);
+    let claims: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_submissions(t0, lease, 10).await.unwrap().len() })
+        })
+        .collect();
+    let mut claimed = 0;
+    for c in claims {
+        claimed += c.await.unwrap();
+    }
+    assert_eq!(claimed, 1, "leased to one dispatcher");
+    // The holder died: after the lease another takes it, and the attempt is counted.
+    let later = lease + TimeDelta::seconds(1);
+    let again = store
+        .claim_submissions(later, later + TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again.len(),
+            again[0].attempts,
+            again[0].idempotency_key.as_str()
+        ),
+        (1, 2, key.as_str())
+    );
+    let retry_at = later + TimeDelta::minutes(1);
+    store
+        .submission_retry(&key, retry_at, "timeout", later)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_submissions(later, later, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before its time"
+    );
+    assert_eq!(
+        store
+            .claim_submissions(retry_at, retry_at, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .submission_sent(&key, "ref_1", retry_at)
+        .await
+        .unwrap();
+    let far = retry_at + TimeDelta::hours(1);
+    assert!(
+        store
+            .claim_submissions(far, far, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "sent is not resent"
+    );
+}
+
+async fn a_session_gets_one_outbox_row_ever(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let (s, _) = submitted_session(store.as_ref()).await;
+    let mut change = s.change(now());
+    change.state = SessionState::Submitted;
+    let e = NewEvent {
+        kind: EventKind::ReviewApproved,
+        actor: Actor::Operator,
+        payload: json!({}),
+    };
+    let mut commit = Commit::new(change, e, vec![]);
+    commit.submission = Some(NewSubmission {
+        idempotency_key: "cs_other".into(),
+        session_id: s.id,
+        merchant_id: MerchantId::parse("acme").unwrap(),
+        provider: "sandbox".into(),
+        action: json!({}),
+        amount: cny("1.00"),
+        at: now(),
+    });
+    assert!(matches!(
+        store.apply(s.id, s.version, &commit).await,
+        Err(StoreError::Duplicate)
+    ));
+    assert_eq!(
+        store.session(s.id).await.unwrap().unwrap().version,
+        s.version,
+        "nothing was written"
+    );
+}
+
+async fn refund_holds_never_exceed_the_order(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    store
+        .put_order(&order("1042", "u1", "100.00", 5))
+        .await
+        .unwrap();
+    let hold = |minor| OrderEffect::Reserve {
+        merchant_id: MerchantId::parse("acme").unwrap(),
+        order_id: OrderId::parse("1042").unwrap(),
+        minor,
+    };
+    for (minor, ok) in [(6000, true), (5000, false), (4000, true), (1, false)] {
+        let s = new_session(store.as_ref()).await;
+        let mut commit = Commit::new(
+            s.change(now()),
+            NewEvent {
+                kind: EventKind::ProposalRefused,
+                actor: Actor::System,
+                payload: json!({}),
+            },
+            vec![],
+        );
+        commit.order = Some(hold(minor));
+        let got = store.apply(s.id, 1, &commit).await;
+        assert_eq!(got.is_ok(), ok, "{minor}: {got:?}");
+        if !ok {
+            assert!(matches!(got, Err(StoreError::Insufficient)));
+            assert_eq!(
+                store.session(s.id).await.unwrap().unwrap().version,
+                1,
+                "all or nothing"
+            );
+        }
+    }
+    let o = store
+        .order(
+            &MerchantId::parse("acme").unwrap(),
+            &OrderId::parse("1042").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((o.reserved.minor(), o.refundable().minor()), (10000, 0));
+}
+
+async fn the_sandbox_accepts_a_key_once_and_counts_requests(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let s = new_session(store.as_ref()).await;
+    let p = SandboxPayment {
+        idempotency_key: "cs_1".into(),
+        merchant_id: MerchantId::parse("acme").unwrap(),
+        session_id: s.id,
+        reference: "sbx_1".into(),
+        amount: cny("5.00"),
+        succeeds: true,
+        requests: 1,
+        deliver_at: now(),
+    };
+    let first = store.sandbox_accept(&p).await.unwrap();
+    let second = store
+        .sandbox_accept(&SandboxPayment {
+            reference: "sbx_2".into(),
+            ..p.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!((second.reference.as_str(), second.requests), ("sbx_1", 2));
+    assert_eq!(first.reference, "sbx_1");
+    assert_eq!(
+        store
+            .sandbox_due(now() + TimeDelta::seconds(1), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store.sandbox_delivered("cs_1", now()).await.unwrap();
+    assert!(
+        store
+            .sandbox_due(now() + TimeDelta::seconds(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_webhook_event_is_recorded_once_with_its_transition(b: Backend) {
+    let (db, store) = store_with_merchant(b).await;
+    let (s, key) = submitted_session(store.as_ref()).await;
+    let entry = InboxEntry {
+        merchant_id: MerchantId::parse("acme").unwrap(),
+        event_id: "evt_1".into(),
+        session_id: s.id.to_string(),
+        kind: "settlement.succeeded".into(),
+        idempotency_key: key,
+        outcome: "applied",
+        payload: json!({}),
+        received_at: now(),
+    };
+    let mut change = s.change(now());
+    change.state = SessionState::Settled;
+    let e = NewEvent {
+        kind: EventKind::SettlementSucceeded,
+        actor: Actor::Provider,
+        payload: json!({}),
+    };
+    let mut commit = Commit::new(change, e, vec![json!({"type": "status"})]);
+    commit.finish_submission = true;
+    assert!(
+        store
+            .record_webhook(&entry, Some((s.id, s.version, &commit)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_webhook(&entry, Some((s.id, s.version, &commit)))
+            .await
+            .unwrap(),
+        "a duplicate changes nothing"
+    );
+    let after = store.session(s.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.state, after.version),
+        (SessionState::Settled, s.version + 1)
+    );
+    assert_eq!(
+        store
+            .submission_for_session(s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        SubmissionState::Done
+    );
+    assert_eq!(count_rows(&db.url, "webhook_inbox").await, 1);
+    // A stale commit rolls back its inbox row too.
+    let late = InboxEntry {
+        event_id: "evt_2".into(),
+        ..entry
+    };
+    assert!(matches!(
+        store
+            .record_webhook(&late, Some((s.id, s.version, &commit)))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(count_rows(&db.url, "webhook_inbox").await, 1);
 }
 
 backend_tests!(
@@ -569,4 +872,9 @@ backend_tests!(
     frames_are_numbered_per_session_and_replayed_in_order,
     concurrent_appends_never_share_a_seq,
     expiring_finds_only_confirmations_past_their_time,
+    outbox_rows_are_claimed_by_one_dispatcher_at_a_time,
+    a_session_gets_one_outbox_row_ever,
+    refund_holds_never_exceed_the_order,
+    the_sandbox_accepts_a_key_once_and_counts_requests,
+    a_webhook_event_is_recorded_once_with_its_transition,
 );

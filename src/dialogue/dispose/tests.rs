@@ -15,6 +15,7 @@ fn order(id: &str, amount: &str, refunded: &str, minutes_ago: i64) -> Order {
         user_id: UserId::parse("u1").unwrap(),
         amount: cny(amount),
         refunded: cny(refunded),
+        reserved: cny("0"),
         description: Some("tea".into()),
         placed_at: Utc::now() - TimeDelta::minutes(minutes_ago),
         updated_at: Utc::now(),
@@ -29,6 +30,7 @@ fn contact(id: &str, name: &str, verified: bool) -> Contact {
         name: name.into(),
         aliases: vec![],
         verified,
+        created_at: Utc::now(),
         updated_at: Utc::now(),
     }
 }

@@ -60,6 +60,7 @@ async fn app_with_session(dir: &tempfile::TempDir) -> (AppState, SessionId) {
         user_id: user.clone(),
         amount: Money::parse("128.00", Currency::CNY).unwrap(),
         refunded: Money::zero(Currency::CNY),
+        reserved: Money::zero(Currency::CNY),
         description: None,
         placed_at: now,
         updated_at: now,

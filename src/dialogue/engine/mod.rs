@@ -11,10 +11,13 @@ use super::menu;
 use crate::app::AppState;
 use crate::confirmation::{self, Draft as Confirmation};
 use crate::domain::machine::{self, Effect, Event};
-use crate::domain::{Actor, EndReason, Lang, Mode, Policy, SessionId, SessionState};
+use crate::domain::{Action, Actor, EndReason, Lang, Mode, Policy, SessionId, SessionState};
 use crate::merchants::API_SECRET_CONTEXT;
+use crate::payments;
 use crate::secrets::hash_credential;
-use crate::store::{Contact, Merchant, NewEvent, Order, Session, SessionChange, StoreError};
+use crate::store::{
+    Commit, Contact, Merchant, NewEvent, NewSubmission, Order, OrderEffect, Session, StoreError,
+};
 use crate::understanding::{Context, Phrase, Role, UnderstandingError};
 
 /// Orders a shopper is offered or matched against.
@@ -55,6 +58,10 @@ fn store_error(e: StoreError) -> FrameError {
             "the session changed meanwhile; nothing was moved",
         ),
         StoreError::NotFound => FrameError::new("not_found", "session not found"),
+        StoreError::Insufficient => FrameError::new(
+            "insufficient_refundable",
+            "the order no longer has that much to refund",
+        ),
         other => internal(other),
     }
 }
@@ -296,7 +303,7 @@ async fn clarify(
     };
     let payload = json!({ "field": q.field, "turn": payload });
     commit(app, turn, event, Actor::System, payload, vec![frame], |c| {
-        c.clarifications += 1
+        c.change.clarifications += 1
     })
     .await?;
     Ok(())
@@ -343,9 +350,9 @@ async fn propose(
         payload,
         vec![frame],
         |c| {
-            c.proposed_action = Some(action_json);
-            c.confirmation_hash = Some(issued.token_hash);
-            c.confirmation_expires_at = Some(expires_at);
+            c.change.proposed_action = Some(action_json);
+            c.change.confirmation_hash = Some(issued.token_hash);
+            c.change.confirmation_expires_at = Some(expires_at);
         },
     )
     .await?;
@@ -426,6 +433,13 @@ async fn confirm(app: &AppState, turn: &mut Turn, token: &str) -> Result<(), Fra
         |_| {},
     )
     .await?;
+    // The risk check runs as soon as this turn ends; the sweeper catches it after a crash.
+    let (app, id) = (app.clone(), turn.session.id);
+    tokio::spawn(async move {
+        if let Err(e) = assess(&app, id).await {
+            tracing::warn!(session_id = %id, code = e.code, "risk check failed; it will be retried");
+        }
+    });
     Ok(())
 }
 
@@ -635,7 +649,7 @@ pub(super) async fn commit(
     actor: Actor,
     payload: Value,
     mut frames: Vec<ServerFrame>,
-    edit: impl FnOnce(&mut SessionChange),
+    edit: impl FnOnce(&mut Commit),
 ) -> Result<Session, FrameError> {
     let s = &turn.session;
     let moved = machine::transition(s.state, &event).map_err(not_allowed)?;
@@ -653,7 +667,6 @@ pub(super) async fn commit(
             Effect::AssessRisk | Effect::QueueForReview | Effect::SubmitToProvider => {}
         }
     }
-    edit(&mut change);
     if moved.to != s.state {
         frames.insert(0, status_frame(moved.to, moved.reason));
     }
@@ -663,14 +676,51 @@ pub(super) async fn commit(
         actor,
         payload,
     };
+    let mut commit = Commit::new(change, record, json);
+    if moved.effects.contains(&Effect::SubmitToProvider) {
+        outbox(app, s, &mut commit)?;
+    }
+    edit(&mut commit);
     let saved = app
         .store
-        .apply(s.id, s.version, &change, &record, &json)
+        .apply(s.id, s.version, &commit)
         .await
         .map_err(store_error)?;
-    tracing::info!(session_id = %s.id, from = %s.state, to = %saved.state, event = %record.kind, "transition");
-    publish(app, s.id, saved.frame_seq, json);
+    tracing::info!(session_id = %s.id, from = %s.state, to = %saved.state, event = %commit.event.kind, "transition");
+    publish(app, s.id, saved.frame_seq, commit.frames);
     Ok(saved)
+}
+
+/// The outbox row (and, for a refund, the hold on the order) that entering `submitted`
+/// writes in the same transaction.
+fn outbox(app: &AppState, s: &Session, commit: &mut Commit) -> Result<(), FrameError> {
+    let proposed = s
+        .proposed_action
+        .clone()
+        .ok_or_else(|| internal("submitting without an action"))?;
+    let action: Action = serde_json::from_value(proposed.clone()).map_err(internal)?;
+    commit.submission = Some(NewSubmission {
+        idempotency_key: payments::idempotency_key(s.id, &action),
+        session_id: s.id,
+        merchant_id: s.merchant_id.clone(),
+        provider: app.provider.name().to_owned(),
+        action: proposed,
+        amount: action.amount(),
+        at: commit.change.at,
+    });
+    if let Action::Refund {
+        order_id, amount, ..
+    } = &action
+    {
+        let (merchant_id, order_id, minor) =
+            (s.merchant_id.clone(), order_id.clone(), amount.minor());
+        commit.order = Some(OrderEffect::Reserve {
+            merchant_id,
+            order_id,
+            minor,
+        });
+    }
+    Ok(())
 }
 
 /// Stores and publishes frames that change nothing else.
@@ -701,3 +751,8 @@ fn publish(app: &AppState, id: SessionId, last: i64, frames: Vec<Value>) {
         .collect();
     app.hub.publish(id, numbered);
 }
+
+mod money;
+pub use money::{
+    ReviewDecision, SettleOutcome, assess, assess_stalled, decide_review, provider_refused, settle,
+};

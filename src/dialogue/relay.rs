@@ -1,0 +1,38 @@
+//! Frames committed by another instance (a webhook that landed there, a socket there)
+//! reach this instance's sockets through the store's announcements (Postgres
+//! LISTEN/NOTIFY). Sockets drop what they already sent, so an echo of our own is harmless.
+
+use futures_util::StreamExt;
+
+use super::frames::Numbered;
+use crate::app::AppState;
+
+pub async fn run(app: AppState) {
+    let mut feed = match app.store.frame_feed().await {
+        Ok(Some(feed)) => feed,
+        Ok(None) => return,
+        Err(e) => return tracing::error!(error = %e, "cannot listen for other instances' frames"),
+    };
+    while let Some((id, first, last)) = feed.next().await {
+        if !app.hub.is_watched(id) {
+            continue;
+        }
+        match app
+            .store
+            .frames_after(id, first - 1, last - first + 1)
+            .await
+        {
+            Ok(frames) => {
+                let numbered = frames
+                    .into_iter()
+                    .map(|f| Numbered {
+                        seq: f.seq,
+                        frame: f.frame,
+                    })
+                    .collect();
+                app.hub.publish(id, numbered);
+            }
+            Err(e) => tracing::warn!(session_id = %id, error = %e, "could not relay frames"),
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! `POST /v1/webhooks/settlement`: settlement notifications, verified before anything is
+//! stored (DESIGN.md section 8).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use super::error::{AppError, Result};
+use crate::app::AppState;
+use crate::dialogue::engine::{self, SettleOutcome};
+use crate::domain::MerchantId;
+use crate::merchants::WEBHOOK_SECRET_CONTEXT;
+use crate::payments::webhook::{self, Notification};
+use crate::schema;
+
+fn unauthorized(why: &str) -> AppError {
+    AppError::new(StatusCode::UNAUTHORIZED, "invalid_signature", why)
+}
+
+pub async fn settlement(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    let header = headers
+        .get(webhook::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unauthorized("the Countersign-Signature header is missing"))?;
+    let raw: Value =
+        serde_json::from_slice(&body).map_err(|_| unauthorized("the body cannot be verified"))?;
+    let merchant_id = raw["merchant_id"]
+        .as_str()
+        .and_then(|m| MerchantId::parse(m).ok());
+    let merchant = match merchant_id {
+        Some(id) => app.store.merchant(&id).await?,
+        None => None,
+    };
+    let merchant = merchant.ok_or_else(|| unauthorized("the body cannot be verified"))?;
+    let secret = app
+        .keys
+        .open(WEBHOOK_SECRET_CONTEXT, &merchant.webhook_secret_sealed)
+        .map_err(AppError::internal)?;
+    webhook::verify(
+        secret.expose(),
+        header,
+        &body,
+        crate::clock::now().timestamp(),
+    )
+    .map_err(|e| unauthorized(&e.to_string()))?;
+    schema::check(&schema::SETTLEMENT_WEBHOOK, &raw).map_err(AppError::invalid)?;
+    let notification: Notification =
+        serde_json::from_value(raw.clone()).map_err(|e| AppError::invalid(e.to_string()))?;
+    let outcome = engine::settle(&app, &notification, raw)
+        .await
+        .map_err(AppError::internal)?;
+    let outcome = match outcome {
+        SettleOutcome::Applied => "applied",
+        SettleOutcome::Duplicate => "duplicate",
+        SettleOutcome::Orphan => "orphan",
+        SettleOutcome::Ignored => "ignored",
+        SettleOutcome::Mismatch => "mismatch",
+    };
+    Ok(Json(json!({ "received": true, "outcome": outcome })))
+}

@@ -1,0 +1,104 @@
+//! Delivers the outbox to the provider: leased rows (`FOR UPDATE SKIP LOCKED` on Postgres),
+//! bounded exponential backoff with jitter, and a dead letter an operator can see after
+//! the last attempt. A crash mid-delivery leaves the lease to run out; the retry carries the
+//! same idempotency key, so the provider moves the money once.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::Rng;
+
+use super::ProviderError;
+use crate::app::AppState;
+use crate::store::Submission;
+
+/// Attempts before a submission is dead-lettered.
+pub const MAX_ATTEMPTS: i32 = 8;
+/// How long a claimed row is ours before another dispatcher may take it.
+const LEASE: TimeDelta = TimeDelta::seconds(30);
+const BATCH: i64 = 16;
+const FIRST_BACKOFF_MS: i64 = 1_000;
+const MAX_BACKOFF_MS: i64 = 300_000;
+
+/// When the attempt after `attempts` failed ones should run: exponential, capped, with
+/// jitter over the upper half so instances do not retry in step.
+pub fn next_attempt(now: DateTime<Utc>, attempts: i32) -> DateTime<Utc> {
+    let exp = FIRST_BACKOFF_MS.saturating_mul(1 << attempts.clamp(1, 20).saturating_sub(1));
+    let ceiling = exp.min(MAX_BACKOFF_MS);
+    let wait = rand::rng().random_range(ceiling / 2..=ceiling);
+    now + TimeDelta::milliseconds(wait)
+}
+
+/// Runs until the task is dropped: delivers what is due, then waits for a nudge or `idle`.
+pub async fn run(app: AppState, idle: Duration) {
+    loop {
+        while drain_once(&app).await > 0 {}
+        tokio::select! {
+            _ = app.dispatch.notified() => {}
+            _ = tokio::time::sleep(idle) => {}
+        }
+    }
+}
+
+/// Claims one batch of due submissions and delivers it; returns how many it claimed.
+pub async fn drain_once(app: &AppState) -> usize {
+    let now = crate::clock::now();
+    let batch = match app.store.claim_submissions(now, now + LEASE, BATCH).await {
+        Ok(batch) => batch,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not claim submissions");
+            return 0;
+        }
+    };
+    let claimed = batch.len();
+    for submission in batch {
+        deliver(app, submission).await;
+    }
+    claimed
+}
+
+#[tracing::instrument(skip_all, fields(session_id = %s.session_id, attempt = s.attempts))]
+async fn deliver(app: &AppState, s: Submission) {
+    let outcome = app.provider.submit(&s).await;
+    let now = crate::clock::now();
+    let key = s.idempotency_key.as_str();
+    let stored = match outcome {
+        Ok(reference) => app.store.submission_sent(key, &reference, now).await,
+        Err(ProviderError::Retryable(e)) if s.attempts < MAX_ATTEMPTS => {
+            tracing::warn!(error = %e, "submission failed; will retry");
+            app.store
+                .submission_retry(key, next_attempt(now, s.attempts), &e, now)
+                .await
+        }
+        Err(ProviderError::Retryable(e)) => {
+            tracing::error!(error = %e, "submission dead-lettered after its last attempt");
+            app.store.submission_dead(key, &e, now).await
+        }
+        Err(ProviderError::Permanent(e)) => {
+            tracing::warn!(error = %e, "provider refused the submission");
+            let dead = app.store.submission_dead(key, &e, now).await;
+            crate::dialogue::engine::provider_refused(app, s.session_id, &e).await;
+            dead
+        }
+    };
+    if let Err(e) = stored {
+        tracing::error!(error = %e, "could not record the submission's outcome");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let now = Utc::now();
+        let wait = |attempts| (next_attempt(now, attempts) - now).num_milliseconds();
+        for _ in 0..50 {
+            assert!((500..=1_000).contains(&wait(1)));
+            assert!((4_000..=8_000).contains(&wait(4)));
+            assert!((150_000..=300_000).contains(&wait(12)));
+            assert!((150_000..=300_000).contains(&wait(i32::MAX)));
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Storage for the money side: the outbox, the webhook inbox, risk history, the review
+//! queue and the sandbox provider's books.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{
+    Commit, InboxEntry, Result, RiskStats, SandboxPayment, Session, Submission, SubmissionState,
+};
+use crate::domain::{MerchantId, SessionId, SessionState, UserId};
+
+#[async_trait]
+pub trait Payments: Send + Sync {
+    /// Stores a verified notification and, when it moves a session, the session's commit,
+    /// in one transaction. `false` (and nothing written) when the event id was seen before.
+    async fn record_webhook(
+        &self,
+        entry: &InboxEntry,
+        then: Option<(SessionId, i64, &Commit)>,
+    ) -> Result<bool>;
+
+    /// Leases up to `limit` due outbox rows until `lease_until` and counts the attempt.
+    async fn claim_submissions(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Submission>>;
+    /// The provider accepted it; now the settlement webhook is awaited.
+    async fn submission_sent(&self, key: &str, reference: &str, now: DateTime<Utc>) -> Result<()>;
+    /// The attempt failed; try again at `next_at`.
+    async fn submission_retry(
+        &self,
+        key: &str,
+        next_at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// No more attempts: an operator must look at it.
+    async fn submission_dead(&self, key: &str, error: &str, now: DateTime<Utc>) -> Result<()>;
+    async fn submission_for_session(&self, id: SessionId) -> Result<Option<Submission>>;
+    async fn submissions(
+        &self,
+        merchant: &MerchantId,
+        state: SubmissionState,
+        limit: i64,
+    ) -> Result<Vec<Submission>>;
+
+    /// What the risk rules count: consents by this shopper since `shopper_since`, by the
+    /// merchant's shoppers since `merchant_since`, and whether the device is known.
+    async fn risk_stats(
+        &self,
+        merchant: &MerchantId,
+        user: &UserId,
+        device: Option<&str>,
+        session: SessionId,
+        shopper_since: DateTime<Utc>,
+        merchant_since: DateTime<Utc>,
+    ) -> Result<RiskStats>;
+    /// A merchant's sessions in `state`, least recently changed first.
+    async fn sessions_in_state(
+        &self,
+        merchant: &MerchantId,
+        state: SessionState,
+        limit: i64,
+    ) -> Result<Vec<Session>>;
+    /// Sessions in `state` that have not changed since `before` (work that was interrupted).
+    async fn stalled(
+        &self,
+        state: SessionState,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<SessionId>>;
+
+    /// Records a payment request at the sandbox; a repeated idempotency key returns the
+    /// payment first recorded, with its request count raised.
+    async fn sandbox_accept(&self, p: &SandboxPayment) -> Result<SandboxPayment>;
+    /// Payments whose webhook is due and not yet delivered.
+    async fn sandbox_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<SandboxPayment>>;
+    async fn sandbox_delivered(&self, key: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Moves a payment's webhook to `at` (after a failed delivery).
+    async fn sandbox_postpone(&self, key: &str, at: DateTime<Utc>) -> Result<()>;
+}
