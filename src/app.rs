@@ -17,6 +17,8 @@ use crate::risk::remote::RemoteScorer;
 use crate::risk::rules::LocalRules;
 use crate::secrets::MasterKey;
 use crate::store::{self, Store};
+use crate::understanding::audit::{CallRecorder, ModelCall};
+use crate::understanding::llm::LlmUnderstanding;
 use crate::understanding::{Offline, Understanding};
 use tokio::sync::Notify;
 
@@ -97,7 +99,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     config.listen = listener.local_addr()?;
-    let understanding = understanding_for(&config, &store);
+    let understanding = understanding_for(&config, &store)?;
     Ok(App {
         listener,
         state: AppState::new(store, keys, config, understanding),
@@ -105,8 +107,29 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
 }
 
 /// The offline extractor unless a language model is configured.
-fn understanding_for(_config: &Config, _store: &Arc<dyn Store>) -> Arc<dyn Understanding> {
-    Arc::new(Offline)
+fn understanding_for(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<Arc<dyn Understanding>> {
+    let Some(llm) = &config.llm else {
+        return Ok(Arc::new(Offline));
+    };
+    let recorder = Arc::new(StoreRecorder(store.clone()));
+    Ok(Arc::new(
+        LlmUnderstanding::new(llm.clone(), recorder).context("language model configuration")?,
+    ))
+}
+
+/// Keeps every model call in the store's audit table.
+struct StoreRecorder(Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl CallRecorder for StoreRecorder {
+    async fn record(&self, call: ModelCall) {
+        if let Err(e) = self.0.record_model_call(&call).await {
+            tracing::error!(error = %e, session_id = %call.session_id, "could not record a model call");
+        }
+    }
 }
 
 /// The configured key, else the key file (created with a fresh key on first start).

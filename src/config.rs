@@ -44,6 +44,8 @@ pub struct Config {
     pub run_dispatcher: bool,
     /// The built-in sandbox provider.
     pub sandbox: crate::payments::sandbox::SandboxConfig,
+    /// Language-model endpoints, tried in order; the offline extractor when absent.
+    pub llm: Option<crate::understanding::llm::LlmConfig>,
     /// An optional remote risk scorer.
     pub risk_remote: Option<crate::risk::remote::RemoteConfig>,
 }
@@ -74,6 +76,7 @@ impl Default for Config {
             run_dispatcher: true,
             sandbox: Default::default(),
             risk_remote: None,
+            llm: None,
         }
     }
 }
@@ -128,6 +131,19 @@ Configuration (later sources win):
   COUNTERSIGN_SANDBOX__FAIL_ENDING amounts whose minor units end so fail in the sandbox [99]
   COUNTERSIGN_RISK_REMOTE__URL, COUNTERSIGN_RISK_REMOTE__TIMEOUT_MS
                                 an optional remote risk scorer (JSON in, {score, codes} out) [none, 800]
+
+Language models (any OpenAI-compatible API) are configured in the TOML file:
+  [llm]
+  failure_threshold = 3          # failures in a row that open an endpoint's circuit
+  open_seconds = 30
+  structured_output = \"json_schema\"   # or \"json_object\"
+  [[llm.endpoints]]
+  name = \"qwen\"
+  base_url = \"https://dashscope.aliyuncs.com/compatible-mode/v1\"
+  model = \"qwen-plus\"
+  api_key = \"...\"
+  timeout_ms = 10000
+With none configured, the offline rule-based extractor understands messages.
 
 Nested keys use a double underscore in the environment and tables in the TOML file.
   RUST_LOG                      log filter                          [info]

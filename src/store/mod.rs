@@ -103,6 +103,8 @@ pub trait Store: Payments + Notifications + Send + Sync + 'static {
     /// Stored frames with a seq above `after`, oldest first.
     async fn frames_after(&self, id: SessionId, after: i64, limit: i64)
     -> Result<Vec<StoredFrame>>;
+    /// Keeps one language-model call for audit.
+    async fn record_model_call(&self, call: &crate::understanding::audit::ModelCall) -> Result<()>;
     /// Sessions whose confirmation expired by `now`.
     async fn expiring(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<SessionId>>;
 

@@ -415,6 +415,28 @@ macro_rules! sql_store {
                 Ok(last)
             }
 
+            async fn record_model_call(&self, c: &crate::understanding::audit::ModelCall) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO model_calls (session_id, endpoint, model, purpose, outcome, latency_ms, \
+                     prompt_tokens, completion_tokens, request, response, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(&c.session_id)
+                .bind(&c.endpoint)
+                .bind(&c.model)
+                .bind(c.purpose.as_str())
+                .bind(c.outcome.as_str())
+                .bind(c.latency_ms)
+                .bind(c.prompt_tokens)
+                .bind(c.completion_tokens)
+                .bind(Json(&c.request))
+                .bind(&c.response)
+                .bind(c.at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
             async fn frames_after(&self, id: SessionId, after: i64, limit: i64) -> Result<Vec<StoredFrame>> {
                 let rows: Vec<(i64, Json<serde_json::Value>)> = sqlx::query_as(
                     "SELECT seq, frame FROM session_frames WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",

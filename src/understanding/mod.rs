@@ -3,8 +3,11 @@
 //! rule-based extractor (the default) and a language model behind any OpenAI-compatible API.
 //! Everything either returns is a proposal; deterministic code decides what happens.
 
+pub mod audit;
 pub mod extraction;
+pub mod llm;
 pub mod offline;
+pub mod scripted;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -10,5 +10,6 @@ mod book;
 mod cli;
 mod dialogue;
 mod idempotency;
+mod model;
 mod settlement;
 mod store;
