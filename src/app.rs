@@ -55,6 +55,7 @@ impl AppState {
         config: Config,
         understanding: Arc<dyn Understanding>,
     ) -> Self {
+        crate::metrics::handle();
         let limiter = FrameLimiter::new(config.ws_frames_per_second, config.ws_frame_burst);
         let risk: Arc<dyn RiskEngine> = match &config.risk_remote {
             Some(remote) => Arc::new(RemoteScorer::new(remote)),
@@ -126,6 +127,11 @@ struct StoreRecorder(Arc<dyn Store>);
 #[async_trait::async_trait]
 impl CallRecorder for StoreRecorder {
     async fn record(&self, call: ModelCall) {
+        let (endpoint, outcome) = (call.endpoint.clone(), call.outcome.as_str());
+        metrics::counter!(crate::metrics::MODEL_CALLS, "endpoint" => endpoint.clone(), "outcome" => outcome).increment(1);
+        let seconds = call.latency_ms as f64 / 1000.0;
+        metrics::histogram!(crate::metrics::MODEL_CALL_SECONDS, "endpoint" => endpoint)
+            .record(seconds);
         if let Err(e) = self.0.record_model_call(&call).await {
             tracing::error!(error = %e, session_id = %call.session_id, "could not record a model call");
         }

@@ -24,6 +24,7 @@ pub mod dialogue;
 pub mod domain;
 pub mod http;
 pub mod merchants;
+pub mod metrics;
 pub mod payments;
 pub mod risk;
 pub mod schema;

@@ -54,6 +54,18 @@ impl FrameError {
 }
 
 impl ClientFrame {
+    /// The frame's `type`, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientFrame::UserMessage { .. } => "user_message",
+            ClientFrame::Confirm { .. } => "confirm",
+            ClientFrame::Cancel => "cancel",
+            ClientFrame::MenuSelect { .. } => "menu_select",
+            ClientFrame::Resume { .. } => "resume",
+            ClientFrame::Ping => "ping",
+        }
+    }
+
     /// Parses and validates one text frame against the client schema.
     pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
         if text.len() > MAX_FRAME_BYTES {

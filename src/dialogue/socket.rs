@@ -8,6 +8,7 @@ use std::sync::Arc;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{broadcast, mpsc};
+use tracing::Instrument;
 
 use super::engine;
 use super::frames::{ClientFrame, FrameError, Numbered, ServerFrame};
@@ -54,14 +55,25 @@ enum Out {
 }
 
 /// Serves one connection until the client goes away.
-pub async fn run<Tx, Rx>(app: AppState, id: SessionId, mut tx: Tx, rx: Rx)
+pub async fn run<Tx, Rx>(app: AppState, id: SessionId, tx: Tx, rx: Rx)
+where
+    Tx: Sink<String> + Unpin + Send,
+    Rx: Stream<Item = Inbound> + Unpin + Send + 'static,
+{
+    let span = tracing::info_span!("socket", session_id = %id);
+    metrics::gauge!(crate::metrics::SOCKETS).increment(1.0);
+    serve(app, id, tx, rx).instrument(span).await;
+    metrics::gauge!(crate::metrics::SOCKETS).decrement(1.0);
+}
+
+async fn serve<Tx, Rx>(app: AppState, id: SessionId, mut tx: Tx, rx: Rx)
 where
     Tx: Sink<String> + Unpin + Send,
     Rx: Stream<Item = Inbound> + Unpin + Send + 'static,
 {
     let mut live = app.hub.subscribe(id);
     let (out_tx, mut out_rx) = mpsc::channel::<Out>(32);
-    let reader = tokio::spawn(read(app.clone(), id, rx, out_tx));
+    let reader = tokio::spawn(read(app.clone(), id, rx, out_tx).in_current_span());
     let mut sent = HashSet::new();
     let mut last = 0;
     loop {

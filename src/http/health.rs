@@ -13,6 +13,20 @@ pub async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(
+    State(app): State<AppState>,
+) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    let text = crate::metrics::render(&app).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+}
+
 /// `GET /readyz`: the database answers.
 pub async fn ready(State(app): State<AppState>) -> Result<Json<Value>> {
     match app.store.ping().await {

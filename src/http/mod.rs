@@ -29,6 +29,7 @@ pub fn router(app: AppState) -> Router {
         .merge(web::routes())
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .route("/v1/sessions", axum::routing::post(sessions::open))
         .route(
             "/v1/demo/sessions",

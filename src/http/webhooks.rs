@@ -24,12 +24,26 @@ pub async fn settlement(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>> {
+    let answer = verify_and_settle(&app, &headers, &body).await;
+    let result = match &answer {
+        Ok(Json(v)) => v["outcome"].as_str().unwrap_or("applied").to_owned(),
+        Err(e) => e.code.to_owned(),
+    };
+    metrics::counter!(crate::metrics::WEBHOOKS, "result" => result).increment(1);
+    answer
+}
+
+async fn verify_and_settle(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Json<Value>> {
     let header = headers
         .get(webhook::HEADER)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| unauthorized("the Countersign-Signature header is missing"))?;
     let raw: Value =
-        serde_json::from_slice(&body).map_err(|_| unauthorized("the body cannot be verified"))?;
+        serde_json::from_slice(body).map_err(|_| unauthorized("the body cannot be verified"))?;
     let merchant_id = raw["merchant_id"]
         .as_str()
         .and_then(|m| MerchantId::parse(m).ok());
@@ -45,14 +59,14 @@ pub async fn settlement(
     webhook::verify(
         secret.expose(),
         header,
-        &body,
+        body,
         crate::clock::now().timestamp(),
     )
     .map_err(|e| unauthorized(&e.to_string()))?;
     schema::check(&schema::SETTLEMENT_WEBHOOK, &raw).map_err(AppError::invalid)?;
     let notification: Notification =
         serde_json::from_value(raw.clone()).map_err(|e| AppError::invalid(e.to_string()))?;
-    let outcome = engine::settle(&app, &notification, raw)
+    let outcome = engine::settle(app, &notification, raw)
         .await
         .map_err(AppError::internal)?;
     let outcome = match outcome {

@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Commit, InboxEntry, Result, RiskStats, SandboxPayment, Session, Submission, SubmissionState,
+    Commit, InboxEntry, OutboxStats, Result, RiskStats, SandboxPayment, Session, Submission,
+    SubmissionState,
 };
 use crate::domain::{MerchantId, SessionId, SessionState, UserId};
 
@@ -71,6 +72,11 @@ pub trait Payments: Send + Sync {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<SessionId>>;
+
+    /// How many sessions are in each state.
+    async fn sessions_by_state(&self) -> Result<Vec<(SessionState, i64)>>;
+    /// The outbox's depth and its oldest undelivered row.
+    async fn outbox_stats(&self) -> Result<OutboxStats>;
 
     /// Records a payment request at the sandbox; a repeated idempotency key returns the
     /// payment first recorded, with its request count raised.

@@ -204,6 +204,28 @@ macro_rules! payments_sql {
                 rows.iter().map(|id| session_id(id)).collect()
             }
 
+            async fn sessions_by_state(&self) -> Result<Vec<(crate::domain::SessionState, i64)>> {
+                let rows: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM sessions GROUP BY state")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|(s, n)| Ok((state(s)?, *n))).collect()
+            }
+
+            async fn outbox_stats(&self) -> Result<OutboxStats> {
+                let (pending, dead): (i64, i64) = sqlx::query_as(
+                    "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0), \
+                     COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0) FROM submissions",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                let oldest_pending: Option<DateTime<Utc>> = sqlx::query_scalar(
+                    "SELECT created_at FROM submissions WHERE state = 'pending' ORDER BY created_at LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(OutboxStats { pending, dead, oldest_pending })
+            }
+
             async fn sandbox_accept(&self, p: &SandboxPayment) -> Result<SandboxPayment> {
                 let mut tx = self.write_tx().await?;
                 let sql = format!(

@@ -280,6 +280,14 @@ pub struct RiskStats {
     pub returning: bool,
 }
 
+/// How the outbox stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxStats {
+    pub pending: i64,
+    pub dead: i64,
+    pub oldest_pending: Option<DateTime<Utc>>,
+}
+
 /// A verified settlement notification, as stored in the inbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboxEntry {

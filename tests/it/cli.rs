@@ -321,8 +321,89 @@ async fn a_kill_right_after_consent_still_pays_exactly_once(b: Backend) {
     );
 }
 
+async fn json_logs_carry_the_session_and_no_secrets(b: Backend) {
+    let db = TestDb::new(b).await;
+    let mut cmd = countersign(&db);
+    cmd.env("COUNTERSIGN_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info");
+    let mut child = cmd
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(url) = line.strip_prefix("Countersign is running: ") {
+            base = url.trim_end_matches('/').to_owned();
+            break;
+        }
+    }
+    let creds = create_merchant(&db, "acme").await;
+    let key = creds["api_key"].as_str().unwrap().to_owned();
+    let order = json!({"user_id": "u1", "amount": {"value": "20.00", "currency": "CNY"}});
+    call(
+        reqwest::Method::PUT,
+        format!("{base}/v1/orders/1042"),
+        &key,
+        Some(order),
+    )
+    .await;
+    let body = json!({"user_id": "u1", "text": "退款订单 1042 全额"});
+    let (_, opened) = call(
+        reqwest::Method::POST,
+        format!("{base}/v1/sessions"),
+        &key,
+        Some(body),
+    )
+    .await;
+    let (id, token) = (
+        opened["session_id"].as_str().unwrap(),
+        opened["client_token"].as_str().unwrap(),
+    );
+    let ws = format!("{}/v1/sessions/{id}/ws", base.replacen("http", "ws", 1));
+    let mut shopper = Shopper::connect_to(&ws, token).await;
+    let c = shopper.until("confirmation_required").await;
+    let confirmation = c["token"].as_str().unwrap().to_owned();
+    shopper
+        .send(json!({"type": "confirm", "token": confirmation}))
+        .await;
+    shopper.until_state("settled").await;
+    shopper.close().await;
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let mut transitions = 0;
+    for line in logs.lines() {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        if entry["fields"]["message"] == "transition" {
+            transitions += 1;
+            let text = entry.to_string();
+            assert!(
+                text.contains(id),
+                "a transition line without its session: {line}"
+            );
+        }
+    }
+    assert!(transitions >= 4, "{logs}");
+    for secret in [
+        key.as_str(),
+        token,
+        &confirmation,
+        creds["webhook_secret"].as_str().unwrap(),
+        "csk_",
+        "cst_",
+        "whsec_",
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
+}
+
 backend_tests!(
     a_kill_right_after_consent_still_pays_exactly_once,
+    json_logs_carry_the_session_and_no_secrets,
     a_killed_server_restarts_with_every_session_and_event,
     merchant_create_refuses_duplicates_and_bad_policies,
     migrate_and_help_work,

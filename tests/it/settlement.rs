@@ -398,6 +398,31 @@ async fn dead_letters_are_visible_to_the_merchant(b: Backend) {
     assert_eq!(status, 400);
 }
 
+async fn metrics_tell_an_operator_what_happened(b: Backend) {
+    let (app, key) = shop(b, None).await;
+    let (_s, mut shopper) = consent(&app, &key, "1042", "10.00").await;
+    shopper.until_state("settled").await;
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "countersign_turn_seconds_bucket{frame=\"confirm\"",
+        "countersign_transitions_total{from=\"submitted\",to=\"settled\"} 1",
+        "countersign_sessions{state=\"settled\"} 1",
+        "countersign_webhooks_total{result=\"applied\"} 1",
+        "countersign_outbox_pending 0",
+        "countersign_sockets_active 1",
+    ] {
+        assert!(text.contains(series), "missing {series} in\n{text}");
+    }
+}
+
 /// Two instances share one Postgres: the socket is on B, the webhook lands on A.
 #[cfg(pg_tests)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,4 +463,5 @@ backend_tests!(
     stale_future_and_altered_webhooks_are_refused_and_not_stored,
     unknown_sessions_and_mismatches_are_kept_but_move_nothing,
     dead_letters_are_visible_to_the_merchant,
+    metrics_tell_an_operator_what_happened,
 );

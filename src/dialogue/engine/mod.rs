@@ -103,6 +103,15 @@ pub(crate) async fn load(app: &AppState, id: SessionId) -> Result<Turn, FrameErr
 
 /// Handles one client frame. Session frames go to every socket; the error is this caller's.
 pub async fn handle(app: &AppState, id: SessionId, frame: ClientFrame) -> Result<(), FrameError> {
+    let started = std::time::Instant::now();
+    let kind = frame.kind();
+    let result = turn_for(app, id, frame).await;
+    let seconds = started.elapsed().as_secs_f64();
+    metrics::histogram!(crate::metrics::TURN_SECONDS, "frame" => kind).record(seconds);
+    result
+}
+
+async fn turn_for(app: &AppState, id: SessionId, frame: ClientFrame) -> Result<(), FrameError> {
     let _turn = app.hub.turn(id).await;
     let mut turn = load(app, id).await?;
     match frame {
@@ -686,9 +695,16 @@ pub(super) async fn commit(
         .apply(s.id, s.version, &commit)
         .await
         .map_err(store_error)?;
-    tracing::info!(session_id = %s.id, from = %s.state, to = %saved.state, event = %commit.event.kind, "transition");
+    transitioned(s, saved.state, commit.event.kind);
     publish(app, s.id, saved.frame_seq, commit.frames);
     Ok(saved)
+}
+
+/// Logs and counts a stored transition.
+fn transitioned(s: &Session, to: SessionState, event: crate::domain::EventKind) {
+    metrics::counter!(crate::metrics::TRANSITIONS, "from" => s.state.as_str(), "to" => to.as_str())
+        .increment(1);
+    tracing::info!(session_id = %s.id, from = %s.state, to = %to, event = %event, "transition");
 }
 
 /// The outbox row (and, for a refund, the hold on the order) that entering `submitted`

@@ -356,7 +356,7 @@ async fn settle_commit(
     }
     let inserted = record(app, entry, Some((s.id, s.version, &commit))).await?;
     if inserted {
-        tracing::info!(session_id = %s.id, to = %moved.to, "settlement recorded");
+        transitioned(s, moved.to, commit.event.kind);
         let last = s.frame_seq + commit.frames.len() as i64;
         publish(app, s.id, last, commit.frames);
     }

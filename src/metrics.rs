@@ -1,0 +1,65 @@
+//! Prometheus metrics, named for what an operator asks: how long turns take, how many
+//! sessions sit in each state, how deep the outbox is, how the models and webhooks fare.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::app::AppState;
+use crate::domain::SessionState;
+
+pub const TURN_SECONDS: &str = "countersign_turn_seconds";
+pub const TRANSITIONS: &str = "countersign_transitions_total";
+pub const SESSIONS: &str = "countersign_sessions";
+pub const MODEL_CALLS: &str = "countersign_model_calls_total";
+pub const MODEL_CALL_SECONDS: &str = "countersign_model_call_seconds";
+pub const WEBHOOKS: &str = "countersign_webhooks_total";
+pub const OUTBOX_PENDING: &str = "countersign_outbox_pending";
+pub const OUTBOX_OLDEST_SECONDS: &str = "countersign_outbox_oldest_pending_seconds";
+pub const OUTBOX_DEAD: &str = "countersign_outbox_dead";
+pub const SOCKETS: &str = "countersign_sockets_active";
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process-wide recorder, installed on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("valid buckets")
+            .install_recorder()
+            .expect("the metrics recorder is installed once")
+    })
+}
+
+/// Reads the gauges that live in the database, then renders everything.
+pub async fn render(app: &AppState) -> String {
+    let now = crate::clock::now();
+    match app.store.sessions_by_state().await {
+        Ok(counts) => {
+            for state in SessionState::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| s == state)
+                    .map_or(0, |(_, n)| *n);
+                metrics::gauge!(SESSIONS, "state" => state.as_str()).set(n as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count sessions for metrics"),
+    }
+    match app.store.outbox_stats().await {
+        Ok(stats) => {
+            metrics::gauge!(OUTBOX_PENDING).set(stats.pending as f64);
+            metrics::gauge!(OUTBOX_DEAD).set(stats.dead as f64);
+            let age = stats
+                .oldest_pending
+                .map_or(0.0, |at| (now - at).num_milliseconds() as f64 / 1000.0);
+            metrics::gauge!(OUTBOX_OLDEST_SECONDS).set(age.max(0.0));
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the outbox for metrics"),
+    }
+    handle().render()
+}
