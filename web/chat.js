@@ -43,6 +43,7 @@ const chat = {
   gapTimer: null,
   state: null,
   conn: "connecting",
+  connections: 0, // sockets opened so far
   attempts: 0,
   retryTimer: null,
   countdownTimer: null,
@@ -54,17 +55,18 @@ const chat = {
 
 // ---- the log ------------------------------------------------------------------------------
 
-function append(node) {
-  ui.log.append(el("li", { class: "entry" }, node));
+/** Adds to the log; entries drawn from a session frame carry its seq. */
+function append(node, seq) {
+  ui.log.append(el("li", { class: "entry", "data-seq": seq }, node));
   follow();
   return node;
 }
 
-function say(role, text) {
+function say(role, text, seq) {
   const label = role === "shopper" ? t("you") : t("agent");
   const node = el("p", { class: `msg ${role}` },
     el("span", { class: "visually-hidden", text: `${label}: ` }), text);
-  return append(tagLanguage(node, text));
+  return append(tagLanguage(node, text), seq);
 }
 
 function showError(code, message) {
@@ -149,14 +151,14 @@ function apply(frame) {
     case "agent_message":
       ui.streaming.textContent = "";
       ui.streaming.hidden = true;
-      say("agent", frame.text);
+      say("agent", frame.text, frame.seq);
       break;
     case "clarify": {
       const block = answerBlock(frame.question, frame.candidates || [], {
         group: "answerLabel",
         onPick: (c) => sendText(c.id, c.label),
       });
-      append(block.node);
+      append(block.node, frame.seq);
       activate(block);
       break;
     }
@@ -175,7 +177,7 @@ function apply(frame) {
           return true;
         },
       });
-      append(block.node);
+      append(block.node, frame.seq);
       activate(block);
       break;
     }
@@ -188,7 +190,7 @@ function apply(frame) {
         onCancel: () => send({ type: "cancel" }),
       });
       chat.card = card;
-      append(card.node);
+      append(card.node, frame.seq);
       activate({ setEnabled: (on) => !on && card.state === "open" && card.set("replaced") });
       break;
     }
@@ -254,6 +256,7 @@ function connect() {
   chat.socket = socket;
   socket.addEventListener("open", () => {
     if (chat.socket !== socket) return;
+    chat.connections += 1;
     setConnection("online", t("online"));
     // Always ask for what this page has not seen: frames stored before the socket existed
     // (the greeting) or while it was down.
@@ -336,6 +339,7 @@ window.__countersign = {
   session: () => chat.session && { ...chat.session },
   lastSeq: () => chat.lastSeq,
   state: () => chat.state,
+  connections: () => chat.connections,
   /** Drops the socket as a network failure would; `{hold: true}` keeps it down until
    *  resumeSocket(). */
   dropSocket({ hold = false } = {}) {

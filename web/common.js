@@ -40,7 +40,7 @@ const WORDS = {
     nav: "Pages",
     navChat: "Chat",
     navMenu: "Menu",
-    navOperator: "Review queue",
+    navOperator: "Reviews",
     connecting: "Connecting…",
     online: "Connected",
     offline: "Connection lost. Reconnecting in {s} s…",
@@ -93,7 +93,7 @@ const WORDS = {
     step_cancelled: "Cancelled",
     step_expired: "Expired",
     step_outcome: "Settled",
-    state_collecting: "Talking",
+    state_collecting: "In conversation",
     state_clarifying: "Answering a question",
     state_awaiting_confirmation: "Waiting for your confirmation",
     state_pending_risk_check: "Confirmed; checking",
@@ -120,7 +120,7 @@ const WORDS = {
     nav: "页面",
     navChat: "聊天",
     navMenu: "菜单",
-    navOperator: "审核队列",
+    navOperator: "审核",
     connecting: "正在连接…",
     online: "已连接",
     offline: "连接已断开，{s} 秒后重连…",
@@ -318,7 +318,10 @@ export function answerBlock(prompt, options, { accepts_value = false, group, onP
     tagLanguage(el("button", { type: "button", class: "choice", "data-id": o.id, text: o.label }), o.label));
   const controls = [];
   const node = el("div", { class: "answer" });
-  if (prompt) node.append(tagLanguage(el("p", { class: "msg agent", text: prompt }), prompt));
+  if (prompt) {
+    node.append(tagLanguage(el("p", { class: "msg agent" },
+      el("span", { class: "visually-hidden", text: `${t("agent")}: ` }), prompt), prompt));
+  }
   const list = el("div", { class: "choices", role: "group", "aria-label": prompt || t(group) }, buttons);
   node.append(list);
   controls.push(...buttons);

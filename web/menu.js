@@ -35,16 +35,17 @@ const page = {
   busy: false,
 };
 
-function append(node) {
-  ui.log.append(el("li", { class: "entry" }, node));
+/** Adds to the log; entries drawn from a session frame carry its seq. */
+function append(node, seq) {
+  ui.log.append(el("li", { class: "entry", "data-seq": seq }, node));
   follow();
   return node;
 }
 
-function say(role, text) {
+function say(role, text, seq) {
   const label = role === "shopper" ? t("you") : t("agent");
   return append(tagLanguage(el("p", { class: `msg ${role}` },
-    el("span", { class: "visually-hidden", text: `${label}: ` }), text), text));
+    el("span", { class: "visually-hidden", text: `${label}: ` }), text), text), seq);
 }
 
 function showError(code, message) {
@@ -99,8 +100,8 @@ function show(view, frames) {
   for (const frame of frames) {
     if (!Number.isInteger(frame.seq) || frame.seq <= page.lastSeq) continue;
     page.lastSeq = frame.seq;
-    if (frame.type === "agent_message") say("agent", frame.text);
-    else if (frame.type === "clarify") say("agent", frame.question);
+    if (frame.type === "agent_message") say("agent", frame.text, frame.seq);
+    else if (frame.type === "clarify") say("agent", frame.question, frame.seq);
     else if (frame.type === "error") showError(frame.code, frame.message);
     else if (frame.type === "status") timeline.update(frame.state, frame.reason);
     // menu and confirmation_required are drawn from the view below

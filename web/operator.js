@@ -18,6 +18,7 @@ const ui = {
   status: $("#queue-status"),
   reviews: $("#reviews"),
   decided: $("#decided"),
+  decidedTitle: $("#decided-title"),
   notice: $("#notice"),
 };
 
@@ -37,7 +38,7 @@ ui.form.addEventListener("submit", async (e) => {
   apiKey = key;
   ui.key.value = ""; // out of the DOM as well
   ui.key.required = false;
-  ui.key.placeholder = "Key set — type another to replace it";
+  ui.key.placeholder = "Key set (type a new one to replace it)";
   ui.forget.hidden = false;
   await load();
 });
@@ -171,6 +172,13 @@ function card(review) {
   );
 
   let armed = null;
+  const disarm = () => {
+    clearTimeout(armed);
+    armed = null;
+    decline.textContent = "Decline";
+    decline.classList.remove("armed");
+    message.textContent = "";
+  };
   const buttons = [approve, decline];
   const decide = async (decision) => {
     const reviewer = ui.reviewer.value.trim();
@@ -201,16 +209,13 @@ function card(review) {
   approve.addEventListener("click", () => decide("approve"));
   decline.addEventListener("click", () => {
     if (!armed) {
-      decline.textContent = "Decline — click again to confirm";
-      armed = setTimeout(() => {
-        armed = null;
-        decline.textContent = "Decline";
-      }, DECLINE_ARM_MS);
+      decline.textContent = "Confirm decline";
+      decline.classList.add("armed");
+      message.textContent = "Click “Confirm decline” to decline this request.";
+      armed = setTimeout(disarm, DECLINE_ARM_MS);
       return;
     }
-    clearTimeout(armed);
-    armed = null;
-    decline.textContent = "Decline";
+    disarm();
     decide("decline");
   });
   return node;
@@ -221,6 +226,7 @@ function done(node, text) {
   const next = node.nextElementSibling || node.previousElementSibling;
   node.remove();
   ui.decided.prepend(el("li", { text }));
+  ui.decidedTitle.hidden = false;
   const left = ui.reviews.children.length;
   ui.status.textContent = left === 0 ? "Nothing is waiting." : `${left} waiting.`;
   // Keep keyboard users in the list rather than on a removed button.

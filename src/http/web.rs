@@ -154,7 +154,7 @@ mod tests {
             .unwrap()
     }
 
-    fn header<'r>(r: &'r Response, name: header::HeaderName) -> &'r str {
+    fn header(r: &Response, name: header::HeaderName) -> &str {
         r.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -205,6 +205,17 @@ mod tests {
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
         let other = get("/static/chat.js", Some("\"something-else\"")).await;
         assert_eq!(other.status(), StatusCode::OK);
+    }
+
+    /// The menu page is for clients that cannot hold a socket: neither it nor what it imports
+    /// opens one.
+    #[test]
+    fn the_menu_page_opens_no_socket() {
+        for name in ["menu.js", "common.js"] {
+            let script = STATIC.iter().find(|a| a.name == name).unwrap();
+            let text = std::str::from_utf8(script.body).unwrap();
+            assert!(!text.contains("new WebSocket"), "{name} opens a socket");
+        }
     }
 
     /// Every `/static/…` a page names and every module a script imports is embedded.
