@@ -29,6 +29,7 @@ const ui = {
   send: $("#send"),
   connection: $("#connection"),
   connectionText: $("#connection-text"),
+  connectionLive: $("#connection-live"),
   reconnect: $("#reconnect"),
   restart: $("#restart"),
 };
@@ -232,7 +233,11 @@ function onError(frame) {
 
 // ---- the socket -------------------------------------------------------------------------
 
+/** What a screen reader hears when the connection changes (not the ticking countdown). */
+const ANNOUNCED = { online: "online", offline: "offlineHeld", closed: "closed" };
+
 function setConnection(kind, text) {
+  if (kind !== chat.conn && ANNOUNCED[kind]) ui.connectionLive.textContent = t(ANNOUNCED[kind]);
   ui.connection.dataset.conn = kind;
   ui.connectionText.textContent = text;
   ui.reconnect.hidden = kind !== "offline";
@@ -316,12 +321,12 @@ async function start() {
   } else {
     const opened = await api("POST", "/v1/demo/sessions", { body: { channel: "chat" } });
     if (opened.status === 404) {
-      setConnection("closed", "");
+      setConnection("unavailable", "");
       showNotice(t("noDemo"));
       return;
     }
     if (!opened.ok) {
-      setConnection("closed", "");
+      setConnection("unavailable", "");
       showNotice(t("startFailed", { m: opened.body.error.message }));
       return;
     }

@@ -30,6 +30,7 @@ const page = {
   state: null,
   card: null,
   block: null,
+  promptLogged: null, // the menu whose prompt is already in the log
   pollTimer: null,
   pollDelay: POLL_FIRST_MS,
   busy: false,
@@ -111,6 +112,7 @@ function show(view, frames) {
   page.state = view.state;
   timeline.update(view.state);
   draw(view);
+  follow();
   if (moved) page.pollDelay = POLL_FIRST_MS;
   schedulePoll();
 }
@@ -174,7 +176,10 @@ function retireCard(outcome) {
 /** The shopper picked something in the current menu: record it and send it. */
 function choose(prompt, shown, frame) {
   if (page.busy) return false;
-  say("agent", prompt);
+  if (page.promptLogged !== page.block) {
+    say("agent", prompt); // once per menu, even when an answer is refused and retried
+    page.promptLogged = page.block;
+  }
   say("shopper", shown);
   step(frame);
   return true;

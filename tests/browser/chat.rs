@@ -97,3 +97,90 @@ async fn without_the_demo_merchant_the_pages_say_so_plainly() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_the_card_moves_nothing_and_closes_the_conversation() {
+    let server = Server::with_demo().await;
+    let server = &server;
+    in_browser("chat_cancel", server, PHONE, |page| async move {
+        page.goto("/").await?;
+        page.find(".connection[data-conn=online]").await?;
+        page.type_into("#text", "退款订单 1042\u{E007}").await?;
+        let question = page.text("#log .answer .msg.agent").await?;
+        assert!(question.contains("订单 1042"), "{question:?}");
+        page.click("#log button.choice[data-id=full]").await?;
+        page.click(".confirmation[data-state=open] button[data-action=cancel]")
+            .await?;
+        page.find(".confirmation[data-state=cancelled]").await?;
+        page.find("#timeline li[data-state=cancelled]").await?;
+        page.find("#restart:not([hidden])").await?;
+        page.find("#text:disabled").await?;
+        let id = page.session_id().await?;
+        assert_eq!(server.session_state(&id).await, "cancelled");
+        // The server's closing sentence is shown as it was sent.
+        let frames = server.frames(&id).await;
+        let last_said = frames
+            .iter()
+            .rev()
+            .find(|f| f["type"] == "agent_message")
+            .and_then(|f| f["text"].as_str())
+            .unwrap()
+            .to_owned();
+        let said = page.texts("#log .msg.agent").await?;
+        assert!(
+            said.last().is_some_and(|s| s.ends_with(&last_said)),
+            "{said:?}"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_handed_to_the_page_counts_down_and_expires() {
+    use reqwest::Method;
+    use serde_json::json;
+
+    let server = Server::with_demo().await;
+    let server = &server;
+    // A merchant whose confirmations last five seconds, and a session it opens itself.
+    let policy = json!({"confirmation_ttl_seconds": 5});
+    let policy = countersign::merchants::validate_policy(Some(&policy)).expect("policy");
+    let id = countersign::domain::MerchantId::parse("brisk").unwrap();
+    let store = server.state.store.as_ref();
+    let creds = countersign::merchants::create(store, &server.state.keys, id, policy)
+        .await
+        .expect("merchant");
+    let key = creds.expose().api_key.clone();
+    let order = json!({"user_id": "u1", "amount": {"value": "42.00", "currency": "CNY"}});
+    let (status, body) = server
+        .call(Method::PUT, "/v1/orders/7", &key, Some(order))
+        .await;
+    assert!(status < 300, "{status}: {body}");
+
+    in_browser("chat_expires", server, PHONE, |page| async move {
+        // Opened once the browser is up, so the short confirmation is still fresh.
+        let opened = json!({"user_id": "u1", "text": "refund order 7 in full"});
+        let (status, opened) = server
+            .call(Method::POST, "/v1/sessions", &key, Some(opened))
+            .await;
+        assert_eq!(status, 201, "{opened}");
+        let session = opened["session_id"].as_str().unwrap();
+        let token = opened["client_token"].as_str().unwrap();
+        page.goto(&format!("/#session={session}&token={token}"))
+            .await?;
+        page.find(".confirmation[data-state=open]").await?;
+        // The token left the address bar once read.
+        let hash = page.js("return location.hash", vec![]).await?;
+        assert_eq!(hash, "");
+        let countdown = page.text(".confirmation .countdown").await?;
+        assert!(countdown.starts_with("Expires in 0:0"), "{countdown:?}");
+        page.find(".confirmation[data-state=expired]").await?;
+        page.find(".confirmation button[data-action=confirm]:disabled")
+            .await?;
+        page.find("#timeline li[data-state=expired]").await?;
+        assert_eq!(server.session_state(session).await, "expired");
+        Ok(())
+    })
+    .await;
+}
