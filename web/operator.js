@@ -1,0 +1,234 @@
+// The operator's review queue: GET /v1/reviews and POST /v1/reviews/{session_id} with the
+// merchant's API key. The key lives in this module's memory only — never in storage, the
+// address or a cookie — so reloading the page forgets it.
+
+import { $, el, tagLanguage, api } from "./common.js";
+
+const REFRESH_MS = 10000;
+/** How long a first click on Decline waits for the second one. */
+const DECLINE_ARM_MS = 4000;
+
+const ui = {
+  form: $("#key-form"),
+  key: $("#api-key"),
+  reviewer: $("#reviewer"),
+  forget: $("#forget-key"),
+  queue: $("#queue"),
+  refresh: $("#refresh"),
+  status: $("#queue-status"),
+  reviews: $("#reviews"),
+  decided: $("#decided"),
+  decidedTitle: $("#decided-title"),
+  notice: $("#notice"),
+};
+
+let apiKey = null;
+let refreshTimer = null;
+let loading = false;
+
+function notice(text) {
+  ui.notice.textContent = text;
+  ui.notice.hidden = !text;
+}
+
+ui.form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const key = ui.key.value.trim();
+  if (!key) return;
+  apiKey = key;
+  ui.key.value = ""; // out of the DOM as well
+  ui.key.required = false;
+  ui.key.placeholder = "Key set (type a new one to replace it)";
+  ui.forget.hidden = false;
+  await load();
+});
+
+ui.forget.addEventListener("click", () => {
+  apiKey = null;
+  clearTimeout(refreshTimer);
+  ui.key.required = true;
+  ui.key.placeholder = "";
+  ui.forget.hidden = true;
+  ui.queue.hidden = true;
+  ui.reviews.replaceChildren();
+  notice("");
+  ui.key.focus();
+});
+
+ui.refresh.addEventListener("click", () => load());
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && apiKey) load();
+});
+
+async function load() {
+  if (!apiKey || loading) return;
+  loading = true;
+  clearTimeout(refreshTimer);
+  const answer = await api("GET", "/v1/reviews", { bearer: apiKey });
+  loading = false;
+  if (answer.status === 401) {
+    apiKey = null;
+    ui.queue.hidden = true;
+    ui.forget.hidden = true;
+    ui.key.required = true;
+    ui.key.placeholder = "";
+    notice("That key was not accepted. Check it and try again.");
+    ui.key.focus();
+    return;
+  }
+  if (answer.status === 404) {
+    notice("This server has no review queue (GET /v1/reviews is not available).");
+    return;
+  }
+  if (!answer.ok) {
+    notice(`Could not load the queue: ${answer.body.error.message}`);
+    schedule();
+    return;
+  }
+  notice("");
+  ui.queue.hidden = false;
+  render(answer.body.reviews || []);
+  schedule();
+}
+
+function schedule() {
+  clearTimeout(refreshTimer);
+  if (apiKey && document.visibilityState !== "hidden") refreshTimer = setTimeout(load, REFRESH_MS);
+}
+
+// ---- rendering ------------------------------------------------------------------------------
+
+function describe(action) {
+  const amount = action.amount ? `${action.amount.value} ${action.amount.currency}` : "";
+  if (action.kind === "refund") return `Refund ${amount} · order ${action.order_id}`;
+  if (action.kind === "transfer") return `Transfer ${amount} · to ${action.contact_id}`;
+  return `${action.kind} ${amount}`;
+}
+
+function waited(since) {
+  const at = Date.parse(since);
+  if (Number.isNaN(at)) return since || "";
+  const minutes = Math.max(0, Math.round((Date.now() - at) / 60000));
+  if (minutes < 1) return "less than a minute";
+  if (minutes < 90) return `${minutes} min`;
+  return `${Math.round(minutes / 60)} h`;
+}
+
+function render(reviews) {
+  const now = new Date().toLocaleTimeString();
+  ui.status.textContent =
+    reviews.length === 0
+      ? `Nothing is waiting (updated ${now}).`
+      : `${reviews.length} waiting (updated ${now}).`;
+  // Keep cards being worked on (a typed note, an armed decline) and add or drop the rest.
+  const wanted = new Set(reviews.map((r) => r.session_id));
+  for (const item of [...ui.reviews.children]) {
+    if (!wanted.has(item.dataset.session)) item.remove();
+  }
+  for (const review of reviews) {
+    if (ui.reviews.querySelector(`[data-session="${CSS.escape(review.session_id)}"]`)) continue;
+    ui.reviews.append(card(review));
+  }
+}
+
+let cardCount = 0;
+
+function card(review) {
+  const n = ++cardCount;
+  const action = review.action || {};
+  const why = action.reason ?? action.note;
+  const title = describe(action);
+  const score = Number(review.score);
+  const noteInput = el("input", { id: `note-${n}`, type: "text", maxlength: "500", autocomplete: "off" });
+  const approve = el("button", { type: "button", class: "primary", "data-decision": "approve", text: "Approve" });
+  const decline = el("button", { type: "button", class: "danger", "data-decision": "decline", text: "Decline" });
+  const message = el("p", { class: "card-note", "aria-live": "polite" });
+  const node = el(
+    "li",
+    { class: "review card", "data-session": review.session_id, "aria-labelledby": `review-${n}` },
+    el("h3", { id: `review-${n}`, text: title }),
+    why ? tagLanguage(el("p", { class: "why", text: why }), why) : null,
+    el(
+      "dl",
+      { class: "facts" },
+      el("div", {}, el("dt", { text: "Risk score" }),
+        el("dd", {},
+          el("meter", { min: "0", max: "1", low: "0.5", high: "0.8", optimum: "0",
+            value: Number.isFinite(score) ? String(score) : "0", "aria-label": "Risk score" }),
+          ` ${Number.isFinite(score) ? score.toFixed(2) : "?"}`)),
+      el("div", {}, el("dt", { text: "Waiting" }),
+        el("dd", {}, el("time", { datetime: review.since, title: review.since, text: waited(review.since) }))),
+      el("div", {}, el("dt", { text: "Shopper" }), el("dd", { text: review.user_id })),
+      el("div", {}, el("dt", { text: "Session" }), el("dd", {}, el("code", { text: review.session_id }))),
+    ),
+    el("div", { class: "codes-block" },
+      el("p", { class: "codes-title", id: `codes-${n}`, text: "Rules that fired" }),
+      el("ul", { class: "codes", "aria-labelledby": `codes-${n}` },
+        (review.codes || []).map((code) => el("li", {}, el("code", { text: code }))))),
+    el("div", { class: "field" }, el("label", { for: `note-${n}`, text: "Note (optional)" }), noteInput),
+    el("div", { class: "actions" }, approve, decline),
+    message,
+  );
+
+  let armed = null;
+  const disarm = () => {
+    clearTimeout(armed);
+    armed = null;
+    decline.textContent = "Decline";
+    decline.classList.remove("armed");
+    message.textContent = "";
+  };
+  const buttons = [approve, decline];
+  const decide = async (decision) => {
+    const reviewer = ui.reviewer.value.trim();
+    if (!reviewer) {
+      message.textContent = "Type your name above first; it is recorded with the decision.";
+      ui.reviewer.focus();
+      return;
+    }
+    buttons.forEach((b) => (b.disabled = true));
+    message.textContent = decision === "approve" ? "Approving…" : "Declining…";
+    const note = noteInput.value.trim();
+    const body = { decision, reviewer, ...(note ? { note } : {}) };
+    const answer = await api("POST", `/v1/reviews/${encodeURIComponent(review.session_id)}`, {
+      bearer: apiKey,
+      body,
+    });
+    if (answer.ok) {
+      done(node, `${decision === "approve" ? "Approved" : "Declined"}: ${title} — now ${answer.body.state}`);
+      return;
+    }
+    if (answer.body.error.code === "not_in_review") {
+      done(node, `${title}: no longer in review (decided elsewhere or moved on); nothing changed`);
+      return;
+    }
+    buttons.forEach((b) => (b.disabled = false));
+    message.textContent = `Not done: ${answer.body.error.message}`;
+  };
+  approve.addEventListener("click", () => decide("approve"));
+  decline.addEventListener("click", () => {
+    if (!armed) {
+      decline.textContent = "Confirm decline";
+      decline.classList.add("armed");
+      message.textContent = "Click “Confirm decline” to decline this request.";
+      armed = setTimeout(disarm, DECLINE_ARM_MS);
+      return;
+    }
+    disarm();
+    decide("decline");
+  });
+  return node;
+}
+
+/** Takes a decided case out of the queue and records it below. */
+function done(node, text) {
+  const next = node.nextElementSibling || node.previousElementSibling;
+  node.remove();
+  ui.decided.prepend(el("li", { text }));
+  ui.decidedTitle.hidden = false;
+  const left = ui.reviews.children.length;
+  ui.status.textContent = left === 0 ? "Nothing is waiting." : `${left} waiting.`;
+  // Keep keyboard users in the list rather than on a removed button.
+  (next?.querySelector("button") || ui.reviews).focus();
+}
