@@ -78,16 +78,27 @@ async fn view(app: &AppState, turn: &Turn) -> Result<Value> {
     }))
 }
 
-/// `GET /v1/sessions/{id}/menu`
+#[derive(serde::Deserialize)]
+pub struct After {
+    after: Option<i64>,
+}
+
+/// `GET /v1/sessions/{id}/menu[?after=SEQ]`: the view, and the frames after `after`
+/// (all of them when it is 0), so a client without a socket sees what was said.
 pub async fn show(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<After>,
 ) -> Result<Json<Value>> {
     let id = shoppers(&app, &caller, &id).await?;
     engine::start(&app, id).await.map_err(frame_error)?;
     let turn = engine::load(&app, id).await.map_err(frame_error)?;
-    Ok(Json(view(&app, &turn).await?))
+    let mut answer = view(&app, &turn).await?;
+    if let Some(after) = q.after {
+        answer["frames"] = Value::Array(frames_since(&app, id, after.max(0)).await?);
+    }
+    Ok(Json(answer))
 }
 
 /// `POST /v1/sessions/{id}/menu`

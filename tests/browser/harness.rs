@@ -60,6 +60,10 @@ impl Server {
             master_key: Some(Secret::new(MasterKey::generate().to_text())),
             master_key_file: dir.path().join("unused.key"),
             sweep_interval_ms: 100,
+            sandbox: countersign::payments::sandbox::SandboxConfig {
+                delay_ms: 50,
+                ..Default::default()
+            },
             ..Config::default()
         };
         let app = countersign::build(config).await.expect("build the server");

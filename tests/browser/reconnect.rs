@@ -112,7 +112,8 @@ async fn a_dropped_socket_reconnects_and_shows_what_it_missed_once() {
 
         page.click(".confirmation[data-state=open] button[data-action=confirm]")
             .await?;
-        page.find("#timeline li[data-state=pending_risk_check]:not([data-status=upcoming])")
+        // Wait for the end of the flow, so no frame is still on its way when we compare.
+        page.find("#timeline li[data-state=settled]:not([data-status=upcoming])")
             .await?;
         let stored = server.frames(&id).await;
         let shown = entries(&page).await?;

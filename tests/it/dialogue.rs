@@ -440,6 +440,10 @@ async fn the_menu_works_over_plain_http(b: Backend) {
     let (status, view) = app.get(&path, &s.token).await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["menu"]["options"][0]["id"], "refund");
+    assert!(view.get("frames").is_none());
+    let (_, said) = app.get(&format!("{path}?after=0"), &s.token).await;
+    assert_eq!(said["frames"][0]["type"], "agent_message", "{said}");
+    assert_eq!(said["frames"][0]["seq"], 1);
     let choose = |option: &str| json!({"type": "menu_select", "option_id": option});
     for option in ["refund", "1042"] {
         let (status, body) = app.post(&path, &s.token, &choose(option)).await;
@@ -568,7 +572,27 @@ async fn menu_options_are_checked(b: Backend) {
     );
 }
 
+async fn answering_with_a_buttons_id_keeps_the_shoppers_language(b: Backend) {
+    let (app, key) = shop(b, None).await;
+    let s = app
+        .open_session(
+            &key,
+            json!({"user_id": "u1", "text": "退款订单 1042，收到时坏了"}),
+        )
+        .await;
+    let mut shopper = app.connect(&s).await;
+    let q = shopper.until("clarify").await;
+    assert_eq!(q["candidates"][0]["id"], "full");
+    shopper.say("full").await;
+    let c = shopper.until("confirmation_required").await;
+    assert_eq!(
+        c["payload"]["summary"],
+        "为订单 1042 退款 128.00 CNY，原路退回。原因：收到时坏了。"
+    );
+}
+
 backend_tests!(
+    answering_with_a_buttons_id_keeps_the_shoppers_language,
     an_english_refund_is_clarified_confirmed_and_consented,
     a_chinese_refund_confirms_in_one_turn,
     the_last_of_two_recent_orders_is_asked_about,

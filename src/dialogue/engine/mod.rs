@@ -180,7 +180,15 @@ fn follow_language(draft: &mut Draft, text: &str) {
 
 async fn user_message(app: &AppState, turn: &mut Turn, text: &str) -> Result<(), FrameError> {
     accepts_messages(&turn.session)?;
-    follow_language(&mut turn.draft, text);
+    // A button's id ("full", "1042") answers a question; it says nothing about language.
+    let answers_question = turn
+        .draft
+        .asking
+        .as_ref()
+        .is_some_and(|a| dispose::pick(&a.candidates, text).is_some());
+    if !answers_question {
+        follow_language(&mut turn.draft, text);
+    }
     if turn.session.mode == Mode::Menu {
         return typed_in_menu(app, turn, text).await;
     }
