@@ -114,14 +114,8 @@ fn refund_step(draft: &mut Draft, policy: &Policy, book: &Book) -> Decision {
         );
     }
     if let Some(AmountChoice::Exact(amount)) = draft.amount {
-        if amount.exceeds(policy.refund.max_amount) {
-            draft.amount = None;
-            let max = policy.refund.max_amount;
-            let text = match lang {
-                Lang::En => format!("Refunds above {max} can't be made here."),
-                Lang::Zh => format!("此处无法办理超过 {max} 的退款。"),
-            };
-            return refuse("above_policy_max", text);
+        if let Some(refused) = over_limit(draft, amount, policy.refund.max_amount) {
+            return refused;
         }
     }
     let Some(order) = draft.order_id.as_ref().and_then(|id| find_order(book, id)) else {
@@ -155,14 +149,8 @@ fn refund_step(draft: &mut Draft, policy: &Policy, book: &Book) -> Decision {
         };
         return refuse("above_refundable", text);
     }
-    if amount.exceeds(policy.refund.max_amount) {
-        draft.amount = None;
-        let max = policy.refund.max_amount;
-        let text = match lang {
-            Lang::En => format!("Refunds above {max} can't be made here."),
-            Lang::Zh => format!("此处无法办理超过 {max} 的退款。"),
-        };
-        return refuse("above_policy_max", text);
+    if let Some(refused) = over_limit(draft, amount, policy.refund.max_amount) {
+        return refused;
     }
     if policy.refund.reason_required && draft.reason.is_none() {
         return Decision::Clarify(ask_reason(lang));
@@ -213,14 +201,8 @@ fn transfer_step(draft: &mut Draft, policy: &Policy, book: &Book) -> Decision {
         Some(AmountChoice::Exact(amount)) => amount,
         _ => return Decision::Clarify(ask_transfer_amount(lang, contact)),
     };
-    if amount.exceeds(policy.transfer.max_amount) {
-        draft.amount = None;
-        let max = policy.transfer.max_amount;
-        let text = match lang {
-            Lang::En => format!("Transfers above {max} can't be made here."),
-            Lang::Zh => format!("此处无法办理超过 {max} 的转账。"),
-        };
-        return refuse("above_policy_max", text);
+    if let Some(refused) = over_limit(draft, amount, policy.transfer.max_amount) {
+        return refused;
     }
     let action = Action::Transfer {
         contact_id: contact.contact_id.clone(),
@@ -235,6 +217,21 @@ fn transfer_step(draft: &mut Draft, policy: &Policy, book: &Book) -> Decision {
 
 fn refuse(code: &'static str, text: String) -> Decision {
     Decision::Refuse { code, text }
+}
+
+/// Refuses `amount` when it is over the policy's `max` for the draft's goal, and forgets it.
+fn over_limit(draft: &mut Draft, amount: Money, max: Money) -> Option<Decision> {
+    if !amount.exceeds(max) {
+        return None;
+    }
+    draft.amount = None;
+    let text = match (draft.goal, draft.lang) {
+        (Some(Goal::Transfer), Lang::En) => format!("Transfers above {max} can't be made here."),
+        (Some(Goal::Transfer), Lang::Zh) => format!("此处无法办理超过 {max} 的转账。"),
+        (_, Lang::En) => format!("Refunds above {max} can't be made here."),
+        (_, Lang::Zh) => format!("此处无法办理超过 {max} 的退款。"),
+    };
+    Some(refuse("above_policy_max", text))
 }
 
 fn find_order<'a>(book: &'a Book, id: &OrderId) -> Option<&'a Order> {

@@ -592,57 +592,30 @@ async fn menu_select(
     };
     let outcome = menu::select(&mut turn.draft, option, value, &turn.policy, &book)?;
     let payload = json!({ "option_id": option, "value": value });
-    match outcome {
-        menu::Outcome::Cancel => cancel(app, turn).await,
-        menu::Outcome::Next => {
-            let frames = vec![menu::view(&turn.draft, &turn.policy, &turn.book())];
-            commit(
-                app,
-                turn,
-                Event::MenuStep,
-                Actor::Shopper,
-                payload,
-                frames,
-                |_| {},
-            )
-            .await?;
-            Ok(())
-        }
+    let refused = match outcome {
+        menu::Outcome::Cancel => return cancel(app, turn).await,
+        menu::Outcome::Next => None,
         menu::Outcome::Ready => match dispose::next_step(&mut turn.draft, &turn.policy, &book) {
-            Decision::Propose { action, payee } => propose(app, turn, action, payee).await,
-            Decision::Refuse { code, text } => {
-                let frames = vec![
-                    ServerFrame::agent(text),
-                    menu::view(&turn.draft, &turn.policy, &turn.book()),
-                ];
-                commit(
-                    app,
-                    turn,
-                    Event::ProposalRefused,
-                    Actor::System,
-                    json!({ "refused": code, "turn": payload }),
-                    frames,
-                    |_| {},
-                )
-                .await?;
-                Ok(())
-            }
-            _ => {
-                let frames = vec![menu::view(&turn.draft, &turn.policy, &turn.book())];
-                commit(
-                    app,
-                    turn,
-                    Event::MenuStep,
-                    Actor::Shopper,
-                    payload,
-                    frames,
-                    |_| {},
-                )
-                .await?;
-                Ok(())
-            }
+            Decision::Propose { action, payee } => return propose(app, turn, action, payee).await,
+            Decision::Refuse { code, text } => Some((code, text)),
+            _ => None,
         },
-    }
+    };
+    let menu_frame = menu::view(&turn.draft, &turn.policy, &turn.book());
+    let (event, actor, payload, frames) = match refused {
+        Some((code, text)) => {
+            let payload = json!({ "refused": code, "turn": payload });
+            (
+                Event::ProposalRefused,
+                Actor::System,
+                payload,
+                vec![ServerFrame::agent(text), menu_frame],
+            )
+        }
+        None => (Event::MenuStep, Actor::Shopper, payload, vec![menu_frame]),
+    };
+    commit(app, turn, event, actor, payload, frames, |_| {}).await?;
+    Ok(())
 }
 
 fn not_allowed(e: machine::TransitionError) -> FrameError {
