@@ -63,6 +63,7 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_merchant ON sessions (merchant_id, created_at);
 CREATE INDEX sessions_by_state ON sessions (state, confirmation_expires_at);
+CREATE INDEX sessions_by_shopper ON sessions (merchant_id, user_id);
 
 CREATE TABLE session_events (
     session_id TEXT NOT NULL REFERENCES sessions (id),
@@ -75,6 +76,8 @@ CREATE TABLE session_events (
     at         TEXT NOT NULL,
     PRIMARY KEY (session_id, seq)
 );
+-- Risk velocity counts recent consents.
+CREATE INDEX session_events_by_kind ON session_events (kind, at);
 
 CREATE TRIGGER session_events_no_update BEFORE UPDATE ON session_events
 BEGIN

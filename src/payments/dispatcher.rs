@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::StreamExt;
 use rand::Rng;
 
 use super::ProviderError;
@@ -16,7 +17,9 @@ use crate::store::Submission;
 pub const MAX_ATTEMPTS: i32 = 8;
 /// How long a claimed row is ours before another dispatcher may take it.
 const LEASE: TimeDelta = TimeDelta::seconds(30);
-const BATCH: i64 = 16;
+const BATCH: i64 = 64;
+/// Submissions handed to the provider at once.
+const IN_FLIGHT: usize = 16;
 const FIRST_BACKOFF_MS: i64 = 1_000;
 const MAX_BACKOFF_MS: i64 = 300_000;
 
@@ -51,9 +54,9 @@ pub async fn drain_once(app: &AppState) -> usize {
         }
     };
     let claimed = batch.len();
-    for submission in batch {
-        deliver(app, submission).await;
-    }
+    futures_util::stream::iter(batch)
+        .for_each_concurrent(IN_FLIGHT, |s| deliver(app, s))
+        .await;
     claimed
 }
 

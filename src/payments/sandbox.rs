@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
+use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::Notify;
 
@@ -37,6 +38,10 @@ impl Default for SandboxConfig {
         }
     }
 }
+
+/// Webhooks read per round, and sent at once.
+const BATCH: i64 = 200;
+const IN_FLIGHT: usize = 32;
 
 pub struct Sandbox {
     store: Arc<dyn Store>,
@@ -93,25 +98,36 @@ impl Sandbox {
         }
     }
 
+    /// Sends every webhook that is due, several at a time.
     async fn deliver_due(&self) {
-        let due = match self.store.sandbox_due(crate::clock::now(), 50).await {
-            Ok(due) => due,
-            Err(e) => return tracing::warn!(error = %e, "sandbox could not read its books"),
-        };
-        for p in due {
-            let now = crate::clock::now();
-            let result = match self.post(&p).await {
-                Ok(()) => self.store.sandbox_delivered(&p.idempotency_key, now).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, key = %p.idempotency_key, "sandbox webhook not accepted; will resend");
-                    self.store
-                        .sandbox_postpone(&p.idempotency_key, now + TimeDelta::seconds(1))
-                        .await
-                }
+        loop {
+            let due = match self.store.sandbox_due(crate::clock::now(), BATCH).await {
+                Ok(due) => due,
+                Err(e) => return tracing::warn!(error = %e, "sandbox could not read its books"),
             };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "sandbox could not update its books");
+            let full = due.len() as i64 == BATCH;
+            futures_util::stream::iter(due)
+                .for_each_concurrent(IN_FLIGHT, |p| self.deliver(p))
+                .await;
+            if !full {
+                return;
             }
+        }
+    }
+
+    async fn deliver(&self, p: SandboxPayment) {
+        let now = crate::clock::now();
+        let result = match self.post(&p).await {
+            Ok(()) => self.store.sandbox_delivered(&p.idempotency_key, now).await,
+            Err(e) => {
+                tracing::warn!(error = %e, key = %p.idempotency_key, "sandbox webhook not accepted; will resend");
+                self.store
+                    .sandbox_postpone(&p.idempotency_key, now + TimeDelta::seconds(1))
+                    .await
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "sandbox could not update its books");
         }
     }
 

@@ -13,6 +13,8 @@ const SHOPPER_FRENZY: i64 = 6;
 /// Consents across the merchant in `MERCHANT_WINDOW` before it counts as a surge.
 pub const MERCHANT_WINDOW: TimeDelta = TimeDelta::hours(1);
 const MERCHANT_SURGE: i64 = 10_000;
+/// The most consents the rules ever need counted; storage may stop counting there.
+pub const COUNT_NEEDED: i64 = MERCHANT_SURGE;
 /// A payee added this recently is treated with care.
 const NEW_CONTACT: TimeDelta = TimeDelta::hours(24);
 

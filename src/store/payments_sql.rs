@@ -2,6 +2,7 @@
 
 macro_rules! payments_sql {
     ($store:ty, $db:ty, skip_locked = $skip:literal) => {
+        const COUNT_CAP: i64 = crate::risk::rules::COUNT_NEEDED;
         const SUBMISSION_COLUMNS: &str = "idempotency_key, session_id, merchant_id, provider, action, currency, \
              amount_minor, state, attempts, next_attempt_at, provider_reference, last_error, created_at, updated_at";
         const SANDBOX_COLUMNS: &str =
@@ -152,16 +153,18 @@ macro_rules! payments_sql {
                 shopper_since: DateTime<Utc>,
                 merchant_since: DateTime<Utc>,
             ) -> Result<RiskStats> {
-                let consents = "SELECT COUNT(*) FROM session_events e JOIN sessions s ON s.id = e.session_id \
-                     WHERE s.merchant_id = $1 AND e.kind = 'confirmed' AND e.at >= $2";
-                let shopper_sql = format!("{consents} AND s.user_id = $3");
+                // Counts stop at the rules' highest threshold: beyond it the answer is the same.
+                let consents = "SELECT COUNT(*) FROM (SELECT 1 FROM session_events e JOIN sessions s \
+                     ON s.id = e.session_id WHERE s.merchant_id = $1 AND e.kind = 'confirmed' AND e.at >= $2";
+                let shopper_sql = format!("{consents} AND s.user_id = $3 LIMIT {COUNT_CAP}) AS recent");
+                let merchant_sql = format!("{consents} LIMIT {COUNT_CAP}) AS recent");
                 let shopper_recent: i64 = sqlx::query_scalar(&shopper_sql)
                     .bind(merchant.as_str())
                     .bind(shopper_since)
                     .bind(user.as_str())
                     .fetch_one(&self.pool)
                     .await?;
-                let merchant_recent: i64 = sqlx::query_scalar(consents)
+                let merchant_recent: i64 = sqlx::query_scalar(&merchant_sql)
                     .bind(merchant.as_str())
                     .bind(merchant_since)
                     .fetch_one(&self.pool)
