@@ -180,6 +180,37 @@ async fn client_errors_are_replayed_and_bad_keys_refused(b: Backend) {
     assert_eq!(app.count("sessions").await, 0);
 }
 
+async fn server_errors_are_not_remembered(b: Backend) {
+    let app = spawn_app(b).await;
+    let acme = app.merchant("acme", None).await;
+    let body = json!({"user_id": "u1"});
+    // Break the database under the handler: the session cannot be written.
+    rename(&app, "session_events", "session_events_away").await;
+    let (status, answer, _) = open(&app, &acme.api_key, "after-outage", &body).await;
+    assert_error(&(status, answer), 500, "internal", "our side");
+    assert_eq!(
+        crate::helpers::count_rows(&app.db.url, "idempotency_keys").await,
+        0,
+        "a 5xx is not stored"
+    );
+    rename(&app, "session_events_away", "session_events").await;
+    let (status, _, headers) = open(&app, &acme.api_key, "after-outage", &body).await;
+    assert_eq!(status, 201, "the retry runs again");
+    assert!(headers.get("idempotent-replayed").is_none());
+}
+
+async fn rename(app: &TestApp, from: &str, to: &str) {
+    use sqlx::Connection;
+    let sql = format!("ALTER TABLE {from} RENAME TO {to}");
+    if app.db.url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query(&sql).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query(&sql).execute(&mut c).await.unwrap();
+    }
+}
+
 backend_tests!(
     a_retry_replays_the_first_answer_and_creates_nothing_new,
     a_different_body_under_the_same_key_is_refused,
@@ -187,4 +218,5 @@ backend_tests!(
     concurrent_requests_with_one_key_open_one_session,
     keys_are_scoped_to_the_merchant,
     client_errors_are_replayed_and_bad_keys_refused,
+    server_errors_are_not_remembered,
 );
