@@ -23,6 +23,7 @@ pub mod confirmation;
 pub mod dialogue;
 pub mod domain;
 pub mod http;
+pub mod load;
 pub mod merchants;
 pub mod metrics;
 pub mod payments;

@@ -10,6 +10,7 @@ mod book;
 mod cli;
 mod dialogue;
 mod idempotency;
+mod load;
 mod model;
 mod settlement;
 mod store;

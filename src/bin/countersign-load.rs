@@ -1,0 +1,190 @@
+//! The load generator: starts `countersign serve` with a fresh merchant and drives it over
+//! loopback. Each scenario prints one `RESULT key=value …` line and exits non-zero when
+//! what it checked did not hold.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use countersign::load::client::Api;
+use countersign::load::flows::{self, FlowOptions};
+use countersign::load::server::{self, Server, ServerOptions};
+use countersign::load::webhooks::{self, WebhookOptions};
+use countersign::load::{Summary, idle, model};
+
+#[derive(Parser)]
+#[command(name = "countersign-load", about)]
+struct Cli {
+    /// The `countersign` binary to start; the one beside this binary by default.
+    #[arg(long, global = true)]
+    server: Option<PathBuf>,
+    /// The server's database: `postgres://…`, or a fresh SQLite file when absent.
+    #[arg(long, global = true, env = "COUNTERSIGN_LOAD_DATABASE_URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Understanding {
+    /// A scripted OpenAI-compatible model on loopback that answers at once.
+    Model,
+    /// The built-in offline extractor.
+    Offline,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Complete refunds over WebSocket, from first message to `settled`.
+    Flows {
+        #[arg(long, default_value_t = 1000)]
+        sessions: usize,
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+        #[arg(long, value_enum, default_value = "model")]
+        understanding: Understanding,
+    },
+    /// Signed settlement notifications, with duplicates and bad signatures.
+    Webhooks {
+        #[arg(long, default_value_t = 2000)]
+        sessions: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Resent copies, as a share of the valid notifications.
+        #[arg(long, default_value_t = 0.2)]
+        duplicates: f64,
+        /// Badly signed notifications, as a share of the valid ones.
+        #[arg(long, default_value_t = 0.1)]
+        bad: f64,
+    },
+    /// Idle sockets held open; reports the server's resident memory.
+    Idle {
+        #[arg(long, default_value_t = 10_000)]
+        sockets: usize,
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(summary) => {
+            println!("{}", summary.line());
+            if summary.get("ok") == Some("true") {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("countersign-load: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<Summary> {
+    let mut opts = ServerOptions {
+        binary: cli.server.unwrap_or_else(server::sibling_binary),
+        database_url: cli.database_url,
+        model_url: None,
+        sandbox_delay_ms: 0,
+    };
+    match cli.scenario {
+        Scenario::Flows {
+            sessions,
+            concurrency,
+            understanding,
+        } => {
+            let model = match understanding {
+                Understanding::Model => Some(model::start().await),
+                Understanding::Offline => None,
+            };
+            opts.model_url = model.as_ref().map(|m| m.url());
+            let label = if model.is_some() { "model" } else { "offline" };
+            let flow = FlowOptions {
+                sessions,
+                concurrency,
+                until: "settled",
+            };
+            run_flows(&opts, flow, label).await
+        }
+        Scenario::Webhooks {
+            sessions,
+            concurrency,
+            duplicates,
+            bad,
+        } => {
+            // The sandbox must not settle anything itself during the run.
+            opts.sandbox_delay_ms = 24 * 3600 * 1000;
+            let shares = WebhookOptions {
+                concurrency,
+                duplicate_share: duplicates,
+                bad_share: bad,
+            };
+            run_webhooks(&opts, sessions, shares).await
+        }
+        Scenario::Idle {
+            sockets,
+            concurrency,
+        } => {
+            let mut server = Server::start(&opts).await?;
+            let api = Api::new(&server.base, &server.merchant.api_key);
+            let report = idle::run(&api, sockets, concurrency, || server.rss_kib()).await?;
+            server.check_alive()?;
+            Ok(report.summary(server.backend))
+        }
+    }
+}
+
+async fn run_flows(opts: &ServerOptions, flow: FlowOptions, label: &str) -> Result<Summary> {
+    let mut server = Server::start(opts).await?;
+    let api = Api::new(&server.base, &server.merchant.api_key);
+    flows::stock(&api, flow.sessions, flow.concurrency).await?;
+    let report = flows::run(&api, flow).await;
+    server.check_alive()?;
+    report_failures(&report.failures);
+    let ok = report.failures.is_empty();
+    Ok(report.summary(server.backend, &flow, label).with("ok", ok))
+}
+
+async fn run_webhooks(
+    opts: &ServerOptions,
+    sessions: usize,
+    shares: WebhookOptions,
+) -> Result<Summary> {
+    let mut server = Server::start(opts).await?;
+    let api = Api::new(&server.base, &server.merchant.api_key);
+    let setup = FlowOptions {
+        sessions,
+        concurrency: shares.concurrency,
+        until: "submitted",
+    };
+    flows::stock(&api, sessions, setup.concurrency).await?;
+    let ready = flows::run(&api, setup).await;
+    report_failures(&ready.failures);
+    anyhow::ensure!(
+        ready.failures.is_empty(),
+        "sessions did not reach `submitted`"
+    );
+    let m = &server.merchant;
+    let report = webhooks::run(
+        &api,
+        &m.merchant_id,
+        &m.webhook_secret,
+        &ready.session_ids,
+        shares,
+    )
+    .await?;
+    server.check_alive()?;
+    Ok(report.summary(server.backend, shares.concurrency))
+}
+
+fn report_failures(failures: &[String]) {
+    for f in failures.iter().take(5) {
+        eprintln!("countersign-load: a flow ended: {f}");
+    }
+}

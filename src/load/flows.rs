@@ -1,0 +1,146 @@
+//! `flows`: shoppers each taking one refund from first message to `settled` over a real
+//! WebSocket, with turn latencies measured on the client.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::Summary;
+use super::client::{Api, Opened, Socket};
+use super::stats::Latencies;
+
+/// Every order in a load run is this much, and is refunded in full (below the default
+/// policy's review line, so no flow waits for an operator).
+pub const ORDER_VALUE: &str = "88.00";
+
+#[derive(Debug, Clone, Copy)]
+pub struct FlowOptions {
+    pub sessions: usize,
+    pub concurrency: usize,
+    /// Where each flow stops waiting: `settled` for whole flows, `submitted` to leave the
+    /// settlement to somebody else.
+    pub until: &'static str,
+}
+
+/// What one flow measured, and how it ended.
+#[derive(Debug, Default)]
+struct Flow {
+    message: Option<Duration>,
+    confirm: Option<Duration>,
+    settle: Option<Duration>,
+    ended: String,
+    session_id: String,
+}
+
+#[derive(Debug, Default)]
+pub struct FlowReport {
+    pub elapsed: Duration,
+    pub message: Latencies,
+    pub confirm: Latencies,
+    pub settle: Latencies,
+    /// Flows that ended where they were meant to.
+    pub ok: usize,
+    /// Flows that ended anywhere else, with how.
+    pub failures: Vec<String>,
+    pub session_ids: Vec<String>,
+}
+
+fn user(i: usize) -> String {
+    format!("load-shopper-{i}")
+}
+
+fn order(i: usize) -> String {
+    (100_000 + i).to_string()
+}
+
+/// Puts one order per shopper into the book.
+pub async fn stock(api: &Api, sessions: usize, concurrency: usize) -> Result<()> {
+    let puts = futures_util::stream::iter(0..sessions)
+        .map(|i| async move { api.put_order(&order(i), &user(i), ORDER_VALUE).await })
+        .buffer_unordered(concurrency.max(1));
+    puts.collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<()>>()
+}
+
+/// Runs the flows; the orders must be stocked first.
+pub async fn run(api: &Api, opts: FlowOptions) -> FlowReport {
+    let started = Instant::now();
+    let flows: Vec<Flow> = futures_util::stream::iter(0..opts.sessions)
+        .map(|i| async move {
+            let mut flow = Flow::default();
+            if let Err(e) = one(api, i, opts.until, &mut flow).await {
+                flow.ended = format!("error: {e:#}");
+            }
+            flow
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    let mut report = FlowReport {
+        elapsed: started.elapsed(),
+        ..FlowReport::default()
+    };
+    for f in flows {
+        report.message.extend(f.message);
+        report.confirm.extend(f.confirm);
+        report.settle.extend(f.settle);
+        if f.ended == opts.until {
+            report.ok += 1;
+            report.session_ids.push(f.session_id);
+        } else {
+            report.failures.push(f.ended);
+        }
+    }
+    report
+}
+
+async fn one(api: &Api, i: usize, until: &str, flow: &mut Flow) -> Result<()> {
+    let opened: Opened = api.open_session(&user(i)).await?;
+    flow.session_id = opened.id.clone();
+    let mut socket = Socket::connect(&api.base, &opened).await?;
+    let text = format!("refund order {} in full", order(i));
+    let said = Instant::now();
+    socket
+        .send(json!({"type": "user_message", "text": text}))
+        .await?;
+    let card = socket
+        .until(|f| f["type"] == "confirmation_required")
+        .await?;
+    flow.message = Some(said.elapsed());
+    let confirmed = Instant::now();
+    socket
+        .send(json!({"type": "confirm", "token": card["token"]}))
+        .await?;
+    socket.until_state(&["pending_risk_check"]).await?;
+    flow.confirm = Some(confirmed.elapsed());
+    let ends = [until, "failed", "declined", "manual_review", "cancelled"];
+    let end = socket.until_state(&ends).await?;
+    if until == "settled" {
+        flow.settle = Some(confirmed.elapsed());
+    }
+    flow.ended = end["state"].as_str().unwrap_or_default().to_owned();
+    socket.close().await;
+    Ok(())
+}
+
+impl FlowReport {
+    pub fn summary(&self, backend: &str, opts: &FlowOptions, understanding: &str) -> Summary {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let mut s = Summary::new("flows")
+            .with("backend", backend)
+            .with("understanding", understanding)
+            .with("sessions", opts.sessions)
+            .with("concurrency", opts.concurrency)
+            .with("completed", self.ok)
+            .with("failed", self.failures.len())
+            .with("seconds", format!("{secs:.2}"))
+            .with("flows_per_s", format!("{:.1}", self.ok as f64 / secs));
+        s = self.message.report("message", s);
+        s = self.confirm.report("confirm", s);
+        self.settle.report("settle", s)
+    }
+}

@@ -1,0 +1,172 @@
+//! The service under load: `countersign serve` started as a child process with its own
+//! configuration, database (a fresh SQLite file unless a URL is given) and merchant.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How the child server is configured.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The `countersign` binary.
+    pub binary: PathBuf,
+    /// `postgres://…` or `sqlite://…`; a fresh SQLite file when absent.
+    pub database_url: Option<String>,
+    /// An OpenAI-compatible base URL (`…/v1`); the offline extractor when absent.
+    pub model_url: Option<String>,
+    /// The sandbox's settlement delay; a long one keeps it from settling anything.
+    pub sandbox_delay_ms: u64,
+}
+
+/// The merchant the load runs as, created fresh for every run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Merchant {
+    pub merchant_id: String,
+    pub api_key: String,
+    pub webhook_secret: String,
+}
+
+pub struct Server {
+    child: Child,
+    dir: tempfile::TempDir,
+    pub base: String,
+    pub backend: &'static str,
+    pub merchant: Merchant,
+}
+
+/// The `countersign` binary beside the running one.
+pub fn sibling_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("countersign")))
+        .unwrap_or_else(|| PathBuf::from("countersign"))
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn config_text(opts: &ServerOptions, dir: &Path, port: u16) -> String {
+    let database_url = opts
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join("load.db").display()));
+    let mut text = format!(
+        "listen = \"127.0.0.1:{port}\"\n\
+         database_url = \"{database_url}\"\n\
+         master_key_file = \"{}\"\n\
+         seed_demo = false\n\
+         ws_frames_per_second = 10000\n\
+         ws_frame_burst = 10000\n\
+         [sandbox]\n\
+         delay_ms = {}\n\
+         fail_ending = \"\"\n",
+        dir.join("master.key").display(),
+        opts.sandbox_delay_ms,
+    );
+    if let Some(url) = &opts.model_url {
+        let _ = write!(
+            text,
+            "[llm]\nendpoints = [{{ name = \"scripted\", base_url = \"{url}\", model = \"scripted\" }}]\n"
+        );
+    }
+    text
+}
+
+impl Server {
+    pub async fn start(opts: &ServerOptions) -> Result<Server> {
+        let dir = tempfile::tempdir().context("a temporary directory")?;
+        let port = free_port()?;
+        let config = dir.path().join("countersign.toml");
+        std::fs::write(&config, config_text(opts, dir.path(), port))?;
+        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        let mut child = Command::new(&opts.binary)
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", opts.binary.display()))?;
+        let stdout = child.stdout.take().context("the server's output")?;
+        let ready = async {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(line) = lines.next_line().await? {
+                if line.starts_with("Countersign is running") {
+                    return Ok(());
+                }
+            }
+            Err(anyhow!("the server exited before it was ready"))
+        };
+        tokio::time::timeout(Duration::from_secs(60), ready)
+            .await
+            .map_err(|_| anyhow!("the server was not ready within a minute"))??;
+        let merchant = create_merchant(&opts.binary, &config).await?;
+        let backend = match &opts.database_url {
+            Some(url) if url.starts_with("postgres") => "postgres",
+            _ => "sqlite",
+        };
+        Ok(Server {
+            child,
+            dir,
+            base: format!("http://127.0.0.1:{port}"),
+            backend,
+            merchant,
+        })
+    }
+
+    /// The server's resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> Result<u64> {
+        let pid = self.child.id().context("the server has exited")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS in /proc status")
+    }
+
+    /// What the server wrote to its log, for a failure report.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Fails if the server has exited.
+    pub fn check_alive(&mut self) -> Result<()> {
+        match self.child.try_wait()? {
+            None => Ok(()),
+            Some(status) => bail!("the server exited ({status}):\n{}", self.log()),
+        }
+    }
+}
+
+async fn create_merchant(binary: &Path, config: &Path) -> Result<Merchant> {
+    let id = format!("load-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let out = Command::new(binary)
+        .arg("--config")
+        .arg(config)
+        .args(["merchant", "create", "--id", &id])
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .output()
+        .await
+        .context("running merchant create")?;
+    if !out.status.success() {
+        bail!(
+            "merchant create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("merchant create printed no credentials")
+}
