@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -198,7 +199,14 @@ impl App {
         if let Some(sandbox) = &self.state.sandbox {
             workers.push(tokio::spawn(sandbox.clone().deliver_forever()));
         }
-        let served = axum::serve(self.listener, router)
+        // Frames are small and often sent back to back; Nagle would hold the second
+        // until the client's delayed ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         workers.iter().for_each(|w| w.abort());

@@ -52,6 +52,7 @@ CREATE TABLE sessions (
     proposed_action         JSONB,
     confirmation_hash       TEXT,
     confirmation_expires_at TIMESTAMPTZ,
+    consented_at            TIMESTAMPTZ,
     clarifications          INTEGER NOT NULL CHECK (clarifications >= 0),
     draft                   JSONB NOT NULL,
     frame_seq               BIGINT NOT NULL CHECK (frame_seq >= 0),
@@ -63,7 +64,9 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_merchant ON sessions (merchant_id, created_at);
 CREATE INDEX sessions_by_state ON sessions (state, confirmation_expires_at);
-CREATE INDEX sessions_by_shopper ON sessions (merchant_id, user_id);
+-- Risk velocity counts recent consents per shopper and per merchant.
+CREATE INDEX sessions_by_shopper ON sessions (merchant_id, user_id, consented_at);
+CREATE INDEX sessions_by_consent ON sessions (merchant_id, consented_at);
 
 CREATE TABLE session_events (
     session_id TEXT NOT NULL REFERENCES sessions (id),
@@ -76,8 +79,6 @@ CREATE TABLE session_events (
     at         TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (session_id, seq)
 );
--- Risk velocity counts recent consents.
-CREATE INDEX session_events_by_kind ON session_events (kind, at);
 
 CREATE FUNCTION session_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

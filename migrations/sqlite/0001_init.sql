@@ -52,6 +52,7 @@ CREATE TABLE sessions (
     proposed_action         TEXT,
     confirmation_hash       TEXT,
     confirmation_expires_at TEXT,
+    consented_at            TEXT,
     clarifications          INTEGER NOT NULL CHECK (clarifications >= 0),
     draft                   TEXT NOT NULL,
     frame_seq               INTEGER NOT NULL CHECK (frame_seq >= 0),
@@ -63,7 +64,9 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_merchant ON sessions (merchant_id, created_at);
 CREATE INDEX sessions_by_state ON sessions (state, confirmation_expires_at);
-CREATE INDEX sessions_by_shopper ON sessions (merchant_id, user_id);
+-- Risk velocity counts recent consents per shopper and per merchant.
+CREATE INDEX sessions_by_shopper ON sessions (merchant_id, user_id, consented_at);
+CREATE INDEX sessions_by_consent ON sessions (merchant_id, consented_at);
 
 CREATE TABLE session_events (
     session_id TEXT NOT NULL REFERENCES sessions (id),
@@ -76,8 +79,6 @@ CREATE TABLE session_events (
     at         TEXT NOT NULL,
     PRIMARY KEY (session_id, seq)
 );
--- Risk velocity counts recent consents.
-CREATE INDEX session_events_by_kind ON session_events (kind, at);
 
 CREATE TRIGGER session_events_no_update BEFORE UPDATE ON session_events
 BEGIN

@@ -17,6 +17,7 @@ use crate::domain::SessionId;
 /// Messages above this close the socket; those above the 16 KiB frame cap but below it get
 /// an error frame and the socket stays open.
 const HARD_LIMIT_BYTES: usize = 1 << 20;
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 #[derive(Deserialize)]
 pub struct TokenQuery {
@@ -51,7 +52,10 @@ pub async fn upgrade(
     if !is_client_of(&token, &session) {
         return Err(AppError::not_found("session"));
     }
+    // The read buffer grows to a frame when it must; starting small keeps idle sockets
+    // cheap (the default is 128 KiB each).
     let ws = ws
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(HARD_LIMIT_BYTES)
         .max_frame_size(HARD_LIMIT_BYTES);
     Ok(ws.on_upgrade(move |socket| serve(app, id, socket)))

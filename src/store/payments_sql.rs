@@ -154,9 +154,9 @@ macro_rules! payments_sql {
                 merchant_since: DateTime<Utc>,
             ) -> Result<RiskStats> {
                 // Counts stop at the rules' highest threshold: beyond it the answer is the same.
-                let consents = "SELECT COUNT(*) FROM (SELECT 1 FROM session_events e JOIN sessions s \
-                     ON s.id = e.session_id WHERE s.merchant_id = $1 AND e.kind = 'confirmed' AND e.at >= $2";
-                let shopper_sql = format!("{consents} AND s.user_id = $3 LIMIT {COUNT_CAP}) AS recent");
+                let consents = "SELECT COUNT(*) FROM (SELECT 1 FROM sessions \
+                     WHERE merchant_id = $1 AND consented_at >= $2";
+                let shopper_sql = format!("{consents} AND user_id = $3 LIMIT {COUNT_CAP}) AS recent");
                 let merchant_sql = format!("{consents} LIMIT {COUNT_CAP}) AS recent");
                 let shopper_recent: i64 = sqlx::query_scalar(&shopper_sql)
                     .bind(merchant.as_str())

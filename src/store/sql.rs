@@ -551,7 +551,9 @@ macro_rules! sql_store {
             let updated = sqlx::query(
                 "UPDATE sessions SET state = $3, mode = $4, reason = $5, proposed_action = $6, \
                  confirmation_hash = $7, confirmation_expires_at = $8, clarifications = $9, \
-                 draft = $11, version = version + 1, updated_at = $10 WHERE id = $1 AND version = $2",
+                 draft = $11, version = version + 1, updated_at = $10, \
+                 consented_at = CASE WHEN $12 THEN $10 ELSE consented_at END \
+                 WHERE id = $1 AND version = $2",
             )
             .bind(id.to_string())
             .bind(expected)
@@ -564,6 +566,7 @@ macro_rules! sql_store {
             .bind(c.clarifications)
             .bind(c.at)
             .bind(Json(&c.draft))
+            .bind(commit.event.kind == crate::domain::EventKind::Confirmed)
             .execute(&mut **tx)
             .await?;
             if updated.rows_affected() != 1 {

@@ -858,6 +858,85 @@ async fn a_webhook_event_is_recorded_once_with_its_transition(b: Backend) {
     assert_eq!(count_rows(&db.url, "webhook_inbox").await, 1);
 }
 
+/// A session of `user` that has just consented (entered `pending_risk_check`).
+async fn consented_session(store: &dyn Store, user: &str) -> Session {
+    let mut s = new_session(store).await;
+    if user != "u1" {
+        s = store
+            .create_session(
+                &NewSession {
+                    id: SessionId::new(),
+                    user_id: UserId::parse(user).unwrap(),
+                    merchant_id: s.merchant_id.clone(),
+                    channel: Mode::Chat,
+                    device: None,
+                    client_token_hash: "token-hash".into(),
+                    created_at: now(),
+                },
+                &opened(),
+            )
+            .await
+            .unwrap();
+    }
+    let mut change = s.change(now());
+    change.state = SessionState::PendingRiskCheck;
+    let e = NewEvent {
+        kind: EventKind::Confirmed,
+        actor: Actor::Shopper,
+        payload: json!({}),
+    };
+    store
+        .apply(s.id, s.version, &Commit::new(change, e, vec![]))
+        .await
+        .unwrap()
+}
+
+async fn risk_stats_count_consents_per_shopper_and_merchant(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let acme = MerchantId::parse("acme").unwrap();
+    let u1 = UserId::parse("u1").unwrap();
+    let hour_ago = now() - chrono::TimeDelta::hours(1);
+    let fresh = store
+        .risk_stats(
+            &acme,
+            &u1,
+            Some("phone"),
+            SessionId::new(),
+            hour_ago,
+            hour_ago,
+        )
+        .await
+        .unwrap();
+    assert_eq!((fresh.shopper_recent, fresh.merchant_recent), (0, 0));
+    assert!(!fresh.returning);
+
+    new_session(store.as_ref()).await; // opened, never consented
+    consented_session(store.as_ref(), "u1").await;
+    consented_session(store.as_ref(), "u1").await;
+    consented_session(store.as_ref(), "u2").await;
+    let now_session = SessionId::new();
+    let stats = store
+        .risk_stats(&acme, &u1, Some("phone"), now_session, hour_ago, hour_ago)
+        .await
+        .unwrap();
+    assert_eq!(stats.shopper_recent, 2);
+    assert_eq!(stats.merchant_recent, 3);
+    assert!(stats.returning);
+    assert!(stats.device_known);
+    let unknown = store
+        .risk_stats(&acme, &u1, Some("laptop"), now_session, hour_ago, hour_ago)
+        .await
+        .unwrap();
+    assert!(!unknown.device_known);
+
+    let later = now() + chrono::TimeDelta::minutes(1);
+    let outside = store
+        .risk_stats(&acme, &u1, None, now_session, later, later)
+        .await
+        .unwrap();
+    assert_eq!((outside.shopper_recent, outside.merchant_recent), (0, 0));
+}
+
 backend_tests!(
     merchants_are_unique_and_found_by_key_hash,
     orders_round_trip_and_list_newest_first,
@@ -877,4 +956,5 @@ backend_tests!(
     refund_holds_never_exceed_the_order,
     the_sandbox_accepts_a_key_once_and_counts_requests,
     a_webhook_event_is_recorded_once_with_its_transition,
+    risk_stats_count_consents_per_shopper_and_merchant,
 );
