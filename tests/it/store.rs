@@ -37,6 +37,7 @@ fn order(id: &str, user: &str, amount: &str, age_minutes: i64) -> Order {
         refunded: cny("0"),
         reserved: cny("0"),
         description: Some("tea".into()),
+        alipay_trade_no: None,
         placed_at: now() - TimeDelta::minutes(age_minutes),
         updated_at: now(),
     }
@@ -129,6 +130,7 @@ async fn orders_round_trip_and_list_newest_first(b: Backend) {
             .unwrap()
     );
     new.refunded = cny("28.00");
+    new.alipay_trade_no = Some(AlipayTradeNo::parse("2026112222001400001234567890").unwrap());
     assert!(
         !store.put_order(&new).await.unwrap(),
         "replacing is not creating"
@@ -165,11 +167,14 @@ async fn contacts_round_trip(b: Backend) {
         name: "Mum".into(),
         aliases: vec!["Mom".into(), "妈妈".into()],
         verified: false,
+        alipay: None,
         created_at: now(),
         updated_at: now(),
     };
     assert!(store.put_contact(&c).await.unwrap());
     c.verified = true;
+    c.alipay =
+        Some(AlipayPayee::parse("2088000000000003", AlipayIdentityType::UserId, None).unwrap());
     assert!(!store.put_contact(&c).await.unwrap());
     assert_eq!(
         store

@@ -62,6 +62,7 @@ async fn app_with_session(dir: &tempfile::TempDir) -> (AppState, SessionId) {
         refunded: Money::zero(Currency::CNY),
         reserved: Money::zero(Currency::CNY),
         description: None,
+        alipay_trade_no: None,
         placed_at: now,
         updated_at: now,
     };
