@@ -682,6 +682,24 @@ async fn outbox_rows_are_claimed_by_one_dispatcher_at_a_time(b: Backend) {
     );
 }
 
+async fn a_submission_is_found_by_its_idempotency_key(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let (s, key) = submitted_session(store.as_ref()).await;
+    let found = store.submission_by_key(&key).await.unwrap().expect("found");
+    assert_eq!((found.session_id, found.amount), (s.id, cny("10.00")));
+    assert_eq!(
+        found,
+        store.submission_for_session(s.id).await.unwrap().unwrap()
+    );
+    assert!(
+        store
+            .submission_by_key("cs_unknown")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 async fn a_session_gets_one_outbox_row_ever(b: Backend) {
     let (_db, store) = store_with_merchant(b).await;
     let (s, _) = submitted_session(store.as_ref()).await;
@@ -878,6 +896,7 @@ backend_tests!(
     concurrent_appends_never_share_a_seq,
     expiring_finds_only_confirmations_past_their_time,
     outbox_rows_are_claimed_by_one_dispatcher_at_a_time,
+    a_submission_is_found_by_its_idempotency_key,
     a_session_gets_one_outbox_row_ever,
     refund_holds_never_exceed_the_order,
     the_sandbox_accepts_a_key_once_and_counts_requests,
