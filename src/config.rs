@@ -17,6 +17,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which payment provider moves the money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// The built-in sandbox: everything on one machine.
+    #[default]
+    Sandbox,
+    /// Alipay's open platform (`[alipay]`).
+    Alipay,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -42,8 +53,12 @@ pub struct Config {
     pub ws_frame_burst: u32,
     /// Deliver the outbox from this instance (instances may share the work).
     pub run_dispatcher: bool,
+    /// The payment provider: `sandbox` or `alipay`.
+    pub provider: ProviderKind,
     /// The built-in sandbox provider.
     pub sandbox: crate::payments::sandbox::SandboxConfig,
+    /// Alipay's open platform; required when `provider` is `alipay`.
+    pub alipay: Option<crate::alipay::config::AlipaySettings>,
     /// Language-model endpoints, tried in order; the offline extractor when absent.
     pub llm: Option<crate::understanding::llm::LlmConfig>,
     /// An optional remote risk scorer.
@@ -74,7 +89,9 @@ impl Default for Config {
             ws_frames_per_second: 5,
             ws_frame_burst: 20,
             run_dispatcher: true,
+            provider: ProviderKind::Sandbox,
             sandbox: Default::default(),
+            alipay: None,
             risk_remote: None,
             llm: None,
         }

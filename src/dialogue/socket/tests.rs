@@ -83,7 +83,7 @@ async fn app_with_session(dir: &tempfile::TempDir) -> (AppState, SessionId) {
     };
     let session = store.create_session(&new, &opened).await.unwrap();
     (
-        AppState::new(store, keys, Config::default(), Arc::new(Offline)),
+        AppState::new(store, keys, Config::default(), Arc::new(Offline)).unwrap(),
         session.id,
     )
 }
