@@ -1,7 +1,9 @@
 //! The Alipay provider. A refund is `alipay.trade.refund`, a transfer
 //! `alipay.fund.trans.uni.transfer`; each is sent under the submission's idempotency key
 //! (`out_request_no` / `out_biz_no`), unchanged on every retry, so Alipay moves the money
-//! once. Settlement arrives later as a notification.
+//! once. Settlement arrives later as a notification ([`notify`]).
+
+pub mod notify;
 
 use std::sync::Arc;
 
