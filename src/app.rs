@@ -8,10 +8,12 @@ use anyhow::Context;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::alipay::config::AlipayConfig;
+use crate::config::{Config, ProviderKind};
 use crate::dialogue::hub::Hub;
 use crate::dialogue::socket::FrameLimiter;
 use crate::payments::Provider;
+use crate::payments::alipay::Alipay;
 use crate::payments::sandbox::Sandbox;
 use crate::risk::RiskEngine;
 use crate::risk::remote::RemoteScorer;
@@ -38,6 +40,8 @@ pub struct Inner {
     pub provider: Arc<dyn Provider>,
     /// The built-in provider, whose webhook deliveries run beside the server.
     pub sandbox: Option<Arc<Sandbox>>,
+    /// The Alipay provider, whose notifications arrive at `/v1/webhooks/alipay`.
+    pub alipay: Option<Arc<Alipay>>,
     /// Wakes the outbox dispatcher when a submission is written.
     pub dispatch: Notify,
 }
@@ -50,26 +54,21 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// Assembles the state; fails when the configured provider cannot be set up.
     pub fn new(
         store: Arc<dyn Store>,
         keys: MasterKey,
         config: Config,
         understanding: Arc<dyn Understanding>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         crate::metrics::handle();
         let limiter = FrameLimiter::new(config.ws_frames_per_second, config.ws_frame_burst);
         let risk: Arc<dyn RiskEngine> = match &config.risk_remote {
             Some(remote) => Arc::new(RemoteScorer::new(remote)),
             None => Arc::new(LocalRules),
         };
-        let public_url = config.public_url();
-        let sandbox = Arc::new(Sandbox::new(
-            store.clone(),
-            keys.clone(),
-            config.sandbox.clone(),
-            &public_url,
-        ));
-        AppState(Arc::new(Inner {
+        let providers = Providers::for_config(&config, &store, &keys)?;
+        Ok(AppState(Arc::new(Inner {
             store,
             keys,
             config,
@@ -77,10 +76,58 @@ impl AppState {
             hub: Hub::default(),
             limiter,
             risk,
-            provider: sandbox.clone(),
-            sandbox: Some(sandbox),
+            provider: providers.provider,
+            sandbox: providers.sandbox,
+            alipay: providers.alipay,
             dispatch: Notify::new(),
-        }))
+        })))
+    }
+}
+
+/// The provider the configuration selects; only that one is built.
+struct Providers {
+    provider: Arc<dyn Provider>,
+    sandbox: Option<Arc<Sandbox>>,
+    alipay: Option<Arc<Alipay>>,
+}
+
+impl Providers {
+    fn for_config(
+        config: &Config,
+        store: &Arc<dyn Store>,
+        keys: &MasterKey,
+    ) -> anyhow::Result<Self> {
+        let public_url = config.public_url();
+        match config.provider {
+            ProviderKind::Sandbox => {
+                let sandbox = Arc::new(Sandbox::new(
+                    store.clone(),
+                    keys.clone(),
+                    config.sandbox.clone(),
+                    &public_url,
+                ));
+                Ok(Providers {
+                    provider: sandbox.clone(),
+                    sandbox: Some(sandbox),
+                    alipay: None,
+                })
+            }
+            ProviderKind::Alipay => {
+                let settings = config.alipay.clone().unwrap_or_default();
+                let alipay_config = AlipayConfig::from_settings(&settings, &public_url)
+                    .context("provider = \"alipay\": the [alipay] section is not usable")?;
+                if settings.notify_url.is_none() && config.public_url.is_none() {
+                    tracing::warn!(notify_url = %alipay_config.notify_url,
+                        "Alipay cannot reach this default notify URL; set COUNTERSIGN_PUBLIC_URL or alipay.notify_url");
+                }
+                let alipay = Arc::new(Alipay::new(alipay_config, store.clone())?);
+                Ok(Providers {
+                    provider: alipay.clone(),
+                    sandbox: None,
+                    alipay: Some(alipay),
+                })
+            }
+        }
     }
 }
 
@@ -104,7 +151,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
     let understanding = understanding_for(&config, &store)?;
     Ok(App {
         listener,
-        state: AppState::new(store, keys, config, understanding),
+        state: AppState::new(store, keys, config, understanding)?,
     })
 }
 

@@ -17,6 +17,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which payment provider moves the money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// The built-in sandbox: everything on one machine.
+    #[default]
+    Sandbox,
+    /// Alipay's open platform (`[alipay]`).
+    Alipay,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -42,8 +53,12 @@ pub struct Config {
     pub ws_frame_burst: u32,
     /// Deliver the outbox from this instance (instances may share the work).
     pub run_dispatcher: bool,
+    /// The payment provider: `sandbox` or `alipay`.
+    pub provider: ProviderKind,
     /// The built-in sandbox provider.
     pub sandbox: crate::payments::sandbox::SandboxConfig,
+    /// Alipay's open platform; required when `provider` is `alipay`.
+    pub alipay: Option<crate::alipay::config::AlipaySettings>,
     /// Language-model endpoints, tried in order; the offline extractor when absent.
     pub llm: Option<crate::understanding::llm::LlmConfig>,
     /// An optional remote risk scorer.
@@ -74,7 +89,9 @@ impl Default for Config {
             ws_frames_per_second: 5,
             ws_frame_burst: 20,
             run_dispatcher: true,
+            provider: ProviderKind::Sandbox,
             sandbox: Default::default(),
+            alipay: None,
             risk_remote: None,
             llm: None,
         }
@@ -127,10 +144,24 @@ Configuration (later sources win):
   COUNTERSIGN_WS_FRAMES_PER_SECOND, COUNTERSIGN_WS_FRAME_BURST
                                 client frames per session per second, and burst [5, 20]
   COUNTERSIGN_RUN_DISPATCHER    deliver the payment outbox from this instance [true]
+  COUNTERSIGN_PROVIDER          the payment provider: sandbox or alipay [sandbox]
   COUNTERSIGN_SANDBOX__DELAY_MS the sandbox provider's settlement delay [200]
   COUNTERSIGN_SANDBOX__FAIL_ENDING amounts whose minor units end so fail in the sandbox [99]
   COUNTERSIGN_RISK_REMOTE__URL, COUNTERSIGN_RISK_REMOTE__TIMEOUT_MS
                                 an optional remote risk scorer (JSON in, {score, codes} out) [none, 800]
+
+Alipay (provider = \"alipay\") is configured in [alipay], or as COUNTERSIGN_ALIPAY__<KEY>:
+  app_id                        the app's id on the open platform (required)
+  app_private_key_file          the app private key, PEM (PKCS#1 or PKCS#8) or bare base64;
+    or app_private_key          the same text inline. One of the two is required.
+  alipay_public_key_file        Alipay's public key for the app, PEM or bare base64;
+    or alipay_public_key        the same text inline. One of the two is required.
+  gateway                       sandbox, production or a full https URL (required)
+                                  sandbox    = https://openapi-sandbox.dl.alipaydev.com/gateway.do
+                                  production = https://openapi.alipay.com/gateway.do
+  timeout_ms                    how long one gateway call may take  [10000]
+  notify_url                    where Alipay posts notifications    [PUBLIC_URL/v1/webhooks/alipay]
+A missing or unreadable key stops the start with a message naming it; keys are never logged.
 
 Language models (any OpenAI-compatible API) are configured in the TOML file:
   [llm]

@@ -9,6 +9,9 @@
 //! - [`http`] is the edge: it authenticates, parses requests into domain types, and calls
 //!   the store. [`app`] wires it together: `build(config)` binds a listener (port 0 in
 //!   tests) and `App::run` serves.
+//! - [`payments`] moves approved money: an outbox the dispatcher delivers to the configured
+//!   provider (the built-in sandbox, or Alipay through [`alipay`]), settled by the
+//!   provider's signed notification.
 //!
 //! A request flows: router → auth extractor (merchant key or client token) → JSON parsed
 //! into domain types (unknown fields refused) → a state-machine transition → the store

@@ -59,6 +59,7 @@ pub async fn demo(app: &AppState) -> anyhow::Result<Option<Secret<Credentials>>>
             refunded: Money::parse(refunded, Currency::CNY)?,
             reserved: Money::zero(Currency::CNY),
             description: Some(description.into()),
+            alipay_trade_no: None,
             placed_at: now - age,
             updated_at: now,
         };
@@ -77,6 +78,7 @@ pub async fn demo(app: &AppState) -> anyhow::Result<Option<Secret<Credentials>>>
             name: name.into(),
             aliases: aliases.iter().map(|a| a.to_string()).collect(),
             verified,
+            alipay: None,
             created_at: now,
             updated_at: now,
         };

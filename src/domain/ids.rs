@@ -87,6 +87,13 @@ text_id!(
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.@:".contains(&b))
 );
 text_id!(
+    /// Alipay's number for the payment of an order (`trade_no`).
+    AlipayTradeNo,
+    "alipay_trade_no",
+    "1-64 letters or digits",
+    |s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+);
+text_id!(
     /// A client-chosen key that makes a POST safe to retry.
     IdempotencyKey,
     "Idempotency-Key",
@@ -146,6 +153,8 @@ mod tests {
         assert!(IdempotencyKey::parse("has space").is_err());
         assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
         assert!(SessionId::parse("not-a-uuid").is_err());
+        assert!(AlipayTradeNo::parse("2026112222001400001234567890").is_ok());
+        assert!(AlipayTradeNo::parse("2026-1122").is_err());
         let id = SessionId::new();
         assert_eq!(SessionId::parse(&id.to_string()).unwrap(), id);
     }

@@ -5,12 +5,16 @@ pub mod action;
 pub mod ids;
 pub mod machine;
 pub mod money;
+pub mod payee;
 pub mod policy;
 pub mod state;
 
 pub use action::{Action, Lang};
-pub use ids::{ContactId, IdError, IdempotencyKey, MerchantId, OrderId, SessionId, UserId};
+pub use ids::{
+    AlipayTradeNo, ContactId, IdError, IdempotencyKey, MerchantId, OrderId, SessionId, UserId,
+};
 pub use machine::{Effect, Event, EventKind, RiskThresholds, Score, Transition, TransitionError};
 pub use money::{Currency, Money, MoneyError};
+pub use payee::{AlipayIdentityType, AlipayPayee};
 pub use policy::{Policy, PolicyDoc, PolicyError};
 pub use state::{Actor, EndReason, Mode, SessionState};

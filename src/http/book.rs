@@ -10,7 +10,7 @@ use super::auth::MerchantAuth;
 use super::error::{AppError, Result};
 use super::json::JsonBody;
 use crate::app::AppState;
-use crate::domain::{ContactId, Money, OrderId, PolicyDoc, UserId};
+use crate::domain::{AlipayPayee, AlipayTradeNo, ContactId, Money, OrderId, PolicyDoc, UserId};
 use crate::store::{Contact, Order};
 
 const MAX_DESCRIPTION_CHARS: usize = 500;
@@ -25,6 +25,7 @@ pub struct PutOrder {
     refunded: Option<Money>,
     description: Option<String>,
     placed_at: Option<DateTime<Utc>>,
+    alipay_trade_no: Option<AlipayTradeNo>,
 }
 
 #[derive(Serialize)]
@@ -36,6 +37,8 @@ pub struct OrderView {
     refundable: Money,
     description: Option<String>,
     placed_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alipay_trade_no: Option<AlipayTradeNo>,
 }
 
 impl From<Order> for OrderView {
@@ -48,6 +51,7 @@ impl From<Order> for OrderView {
             refunded: o.refunded,
             description: o.description,
             placed_at: o.placed_at,
+            alipay_trade_no: o.alipay_trade_no,
         }
     }
 }
@@ -138,6 +142,7 @@ pub async fn put_order(
         refunded,
         reserved,
         description: req.description,
+        alipay_trade_no: req.alipay_trade_no,
         placed_at: req.placed_at.unwrap_or(now),
         updated_at: now,
     };
@@ -153,6 +158,7 @@ pub struct PutContact {
     #[serde(default)]
     aliases: Vec<String>,
     verified: bool,
+    alipay: Option<AlipayPayee>,
 }
 
 #[derive(Serialize)]
@@ -162,6 +168,8 @@ pub struct ContactView {
     name: String,
     aliases: Vec<String>,
     verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alipay: Option<AlipayPayee>,
 }
 
 fn check_names(req: &PutContact) -> Result<()> {
@@ -201,6 +209,7 @@ pub async fn put_contact(
         name: req.name.trim().to_owned(),
         aliases: req.aliases.iter().map(|a| a.trim().to_owned()).collect(),
         verified: req.verified,
+        alipay: req.alipay,
         created_at: existing.map_or(now, |c| c.created_at),
         updated_at: now,
     };
@@ -211,6 +220,7 @@ pub async fn put_contact(
         name: contact.name,
         aliases: contact.aliases,
         verified: contact.verified,
+        alipay: contact.alipay,
     };
     Ok((status(created), Json(view)))
 }

@@ -1,6 +1,7 @@
 //! The HTTP edge: routing, authentication, JSON in and out, errors. Handlers parse input
 //! into domain types and call the store; they hold no business rules of their own.
 
+mod alipay;
 pub mod auth;
 mod book;
 pub mod error;
@@ -46,6 +47,7 @@ pub fn router(app: AppState) -> Router {
             "/v1/webhooks/settlement",
             axum::routing::post(webhooks::settlement),
         )
+        .route("/v1/webhooks/alipay", axum::routing::post(alipay::notify))
         .route("/v1/orders/{id}", put(book::put_order))
         .route("/v1/contacts/{id}", put(book::put_contact))
         .fallback(|| async { AppError::not_found("route") })

@@ -1,6 +1,7 @@
 //! Moving the money once it is approved: a provider behind a trait, the transactional
-//! outbox that feeds it, the built-in sandbox provider, and settlement webhooks.
+//! outbox that feeds it, the built-in sandbox provider, Alipay, and settlement webhooks.
 
+pub mod alipay;
 pub mod dispatcher;
 pub mod sandbox;
 pub mod webhook;

@@ -40,6 +40,8 @@ pub trait Payments: Send + Sync {
     /// No more attempts: an operator must look at it.
     async fn submission_dead(&self, key: &str, error: &str, now: DateTime<Utc>) -> Result<()>;
     async fn submission_for_session(&self, id: SessionId) -> Result<Option<Submission>>;
+    /// The submission sent under this idempotency key (how a provider names it back).
+    async fn submission_by_key(&self, key: &str) -> Result<Option<Submission>>;
     async fn submissions(
         &self,
         merchant: &MerchantId,

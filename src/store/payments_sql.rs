@@ -130,6 +130,12 @@ macro_rules! payments_sql {
                 row.as_ref().map(submission_row).transpose()
             }
 
+            async fn submission_by_key(&self, key: &str) -> Result<Option<Submission>> {
+                let sql = format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE idempotency_key = $1");
+                let row = sqlx::query(&sql).bind(key).fetch_optional(&self.pool).await?;
+                row.as_ref().map(submission_row).transpose()
+            }
+
             async fn submissions(&self, merchant: &MerchantId, state: SubmissionState, limit: i64) -> Result<Vec<Submission>> {
                 let sql = format!(
                     "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE merchant_id = $1 AND state = $2 \

@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use crate::domain::state::text_enum;
 use crate::domain::{
-    Actor, ContactId, EndReason, EventKind, MerchantId, Mode, Money, OrderId, PolicyDoc, SessionId,
-    SessionState, UserId,
+    Actor, AlipayPayee, AlipayTradeNo, ContactId, EndReason, EventKind, MerchantId, Mode, Money,
+    OrderId, PolicyDoc, SessionId, SessionState, UserId,
 };
 
 /// A merchant as stored: credentials hashed or sealed, never in the clear.
@@ -34,6 +34,8 @@ pub struct Order {
     /// service, never set by the merchant.
     pub reserved: Money,
     pub description: Option<String>,
+    /// Alipay's number for the payment; refunds name it when known.
+    pub alipay_trade_no: Option<AlipayTradeNo>,
     pub placed_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -55,6 +57,8 @@ pub struct Contact {
     pub name: String,
     pub aliases: Vec<String>,
     pub verified: bool,
+    /// Where an Alipay transfer to this contact goes.
+    pub alipay: Option<AlipayPayee>,
     /// When the contact was first added; kept when it is replaced.
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -6,16 +6,15 @@ use serde_json::Value;
 
 use super::{Result, StoreError};
 use crate::domain::{
-    Actor, ContactId, Currency, EndReason, EventKind, MerchantId, Mode, Money, OrderId, SessionId,
-    SessionState, UserId,
+    Actor, AlipayTradeNo, ContactId, Currency, EndReason, EventKind, MerchantId, Mode, Money,
+    OrderId, SessionId, SessionState, UserId,
 };
 
 pub(super) const MERCHANT_COLUMNS: &str =
     "id, api_key_hash, api_secret_sealed, webhook_secret_sealed, signing_kid, policy, created_at";
 pub(super) const ORDER_COLUMNS: &str = "merchant_id, order_id, user_id, currency, amount_minor, \
-     refunded_minor, reserved_minor, description, placed_at, updated_at";
-pub(super) const CONTACT_COLUMNS: &str =
-    "merchant_id, contact_id, user_id, name, aliases, verified, created_at, updated_at";
+     refunded_minor, reserved_minor, description, alipay_trade_no, placed_at, updated_at";
+pub(super) const CONTACT_COLUMNS: &str = "merchant_id, contact_id, user_id, name, aliases, verified, alipay_payee, created_at, updated_at";
 pub(super) const SESSION_COLUMNS: &str = "id, merchant_id, user_id, channel, device, \
      client_token_hash, state, mode, reason, proposed_action, confirmation_hash, \
      confirmation_expires_at, clarifications, draft, frame_seq, version, created_at, updated_at";
@@ -50,6 +49,10 @@ pub(super) fn order_id(s: &str) -> Result<OrderId> {
 }
 pub(super) fn contact_id(s: &str) -> Result<ContactId> {
     ContactId::parse(s).map_err(|_| corrupt("contact id", s))
+}
+pub(super) fn alipay_trade_no(s: Option<String>) -> Result<Option<AlipayTradeNo>> {
+    s.map(|s| AlipayTradeNo::parse(&s).map_err(|_| corrupt("alipay trade no", &s)))
+        .transpose()
 }
 pub(super) fn user_id(s: &str) -> Result<UserId> {
     UserId::parse(s).map_err(|_| corrupt("user id", s))
@@ -100,7 +103,7 @@ macro_rules! sql_store {
 
         use super::sql::*;
         use super::*;
-        use crate::domain::{ContactId, MerchantId, OrderId, SessionId, UserId};
+        use crate::domain::{AlipayTradeNo, ContactId, MerchantId, OrderId, SessionId, UserId};
 
         type DbRow = <$db as sqlx::Database>::Row;
 
@@ -126,6 +129,7 @@ macro_rules! sql_store {
                 refunded: money(r.try_get("refunded_minor")?, currency)?,
                 reserved: money(r.try_get("reserved_minor")?, currency)?,
                 description: r.try_get("description")?,
+                alipay_trade_no: alipay_trade_no(r.try_get("alipay_trade_no")?)?,
                 placed_at: r.try_get("placed_at")?,
                 updated_at: r.try_get("updated_at")?,
             })
@@ -139,6 +143,10 @@ macro_rules! sql_store {
                 name: r.try_get("name")?,
                 aliases: json("aliases", r.try_get::<Json<serde_json::Value>, _>("aliases")?.0)?,
                 verified: r.try_get("verified")?,
+                alipay: r
+                    .try_get::<Option<Json<serde_json::Value>>, _>("alipay_payee")?
+                    .map(|j| json("alipay payee", j.0))
+                    .transpose()?,
                 created_at: r.try_get("created_at")?,
                 updated_at: r.try_get("updated_at")?,
             })
@@ -273,11 +281,11 @@ macro_rules! sql_store {
                 let exists_sql = "SELECT 1 FROM orders WHERE merchant_id = $1 AND order_id = $2";
                 let found = exists(&mut tx, exists_sql, (o.merchant_id.as_str(), o.order_id.as_str())).await?;
                 let insert = "INSERT INTO orders (merchant_id, order_id, user_id, currency, amount_minor, \
-                     refunded_minor, description, placed_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+                     refunded_minor, description, placed_at, updated_at, alipay_trade_no) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
                 let update = "UPDATE orders SET user_id = $3, currency = $4, amount_minor = $5, \
-                     refunded_minor = $6, description = $7, placed_at = $8, updated_at = $9 \
-                     WHERE merchant_id = $1 AND order_id = $2";
+                     refunded_minor = $6, description = $7, placed_at = $8, updated_at = $9, \
+                     alipay_trade_no = $10 WHERE merchant_id = $1 AND order_id = $2";
                 sqlx::query(if found { update } else { insert })
                     .bind(o.merchant_id.as_str())
                     .bind(o.order_id.as_str())
@@ -288,6 +296,7 @@ macro_rules! sql_store {
                     .bind(&o.description)
                     .bind(o.placed_at)
                     .bind(o.updated_at)
+                    .bind(o.alipay_trade_no.as_ref().map(AlipayTradeNo::as_str))
                     .execute(&mut *tx)
                     .await
                     .map_err(check_as_conflict)?;
@@ -324,9 +333,9 @@ macro_rules! sql_store {
                 let exists_sql = "SELECT 1 FROM contacts WHERE merchant_id = $1 AND contact_id = $2";
                 let found = exists(&mut tx, exists_sql, (c.merchant_id.as_str(), c.contact_id.as_str())).await?;
                 let insert = "INSERT INTO contacts (merchant_id, contact_id, user_id, name, aliases, verified, \
-                     updated_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+                     updated_at, alipay_payee, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
                 let update = "UPDATE contacts SET user_id = $3, name = $4, aliases = $5, verified = $6, \
-                     updated_at = $7 WHERE merchant_id = $1 AND contact_id = $2";
+                     updated_at = $7, alipay_payee = $8 WHERE merchant_id = $1 AND contact_id = $2";
                 sqlx::query(if found { update } else { insert })
                     .bind(c.merchant_id.as_str())
                     .bind(c.contact_id.as_str())
@@ -335,6 +344,7 @@ macro_rules! sql_store {
                     .bind(Json(&c.aliases))
                     .bind(c.verified)
                     .bind(c.updated_at)
+                    .bind(c.alipay.as_ref().map(Json))
                     .bind(c.created_at)
                     .execute(&mut *tx)
                     .await?;

@@ -238,9 +238,45 @@ async fn migrate_and_help_work(b: Backend) {
         "DATABASE_URL",
         "COUNTERSIGN_LISTEN",
         "COUNTERSIGN_MASTER_KEY",
+        "COUNTERSIGN_PROVIDER",
+        "app_private_key_file",
+        "alipay_public_key_file",
+        "notify_url",
     ] {
         assert!(stdout.contains(needle), "--help should mention {needle}");
     }
+}
+
+async fn serve_refuses_an_unusable_alipay_section_and_never_prints_a_key(b: Backend) {
+    let db = TestDb::new(b).await;
+    let leaked = "c2VjcmV0LWtleS1tYXRlcmlhbA";
+    let out = countersign(&db)
+        .env("COUNTERSIGN_PROVIDER", "alipay")
+        .env("COUNTERSIGN_ALIPAY__APP_ID", "2021000000000001")
+        .env("COUNTERSIGN_ALIPAY__GATEWAY", "sandbox")
+        .env(
+            "COUNTERSIGN_ALIPAY__APP_PRIVATE_KEY",
+            format!("-----BEGIN PRIVATE KEY-----\n{leaked}\n-----END PRIVATE KEY-----"),
+        )
+        .arg("serve")
+        .output()
+        .await
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("alipay.app_private_key: not an RSA key"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(leaked), "{stderr}");
+    let out = countersign(&db)
+        .env("COUNTERSIGN_PROVIDER", "alipay")
+        .arg("serve")
+        .output()
+        .await
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("alipay.app_id is missing"), "{stderr}");
 }
 
 async fn a_kill_right_after_consent_still_pays_exactly_once(b: Backend) {
@@ -407,4 +443,5 @@ backend_tests!(
     a_killed_server_restarts_with_every_session_and_event,
     merchant_create_refuses_duplicates_and_bad_policies,
     migrate_and_help_work,
+    serve_refuses_an_unusable_alipay_section_and_never_prints_a_key,
 );

@@ -5,6 +5,8 @@ mod fixtures;
 mod helpers;
 mod shopper;
 
+mod alipay;
+mod alipay_gateway;
 mod api;
 mod book;
 mod cli;

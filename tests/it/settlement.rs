@@ -12,7 +12,7 @@ use crate::helpers::{Backend, TestApp, count_rows, spawn_app_with};
 use crate::shopper::Opened;
 
 /// Refunds `value` of order `order` through the socket and consents.
-async fn consent(
+pub async fn consent(
     app: &TestApp,
     key: &str,
     order: &str,

@@ -37,6 +37,7 @@ fn order(id: &str, user: &str, amount: &str, age_minutes: i64) -> Order {
         refunded: cny("0"),
         reserved: cny("0"),
         description: Some("tea".into()),
+        alipay_trade_no: None,
         placed_at: now() - TimeDelta::minutes(age_minutes),
         updated_at: now(),
     }
@@ -129,6 +130,7 @@ async fn orders_round_trip_and_list_newest_first(b: Backend) {
             .unwrap()
     );
     new.refunded = cny("28.00");
+    new.alipay_trade_no = Some(AlipayTradeNo::parse("2026112222001400001234567890").unwrap());
     assert!(
         !store.put_order(&new).await.unwrap(),
         "replacing is not creating"
@@ -165,11 +167,14 @@ async fn contacts_round_trip(b: Backend) {
         name: "Mum".into(),
         aliases: vec!["Mom".into(), "妈妈".into()],
         verified: false,
+        alipay: None,
         created_at: now(),
         updated_at: now(),
     };
     assert!(store.put_contact(&c).await.unwrap());
     c.verified = true;
+    c.alipay =
+        Some(AlipayPayee::parse("2088000000000003", AlipayIdentityType::UserId, None).unwrap());
     assert!(!store.put_contact(&c).await.unwrap());
     assert_eq!(
         store
@@ -677,6 +682,24 @@ async fn outbox_rows_are_claimed_by_one_dispatcher_at_a_time(b: Backend) {
     );
 }
 
+async fn a_submission_is_found_by_its_idempotency_key(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let (s, key) = submitted_session(store.as_ref()).await;
+    let found = store.submission_by_key(&key).await.unwrap().expect("found");
+    assert_eq!((found.session_id, found.amount), (s.id, cny("10.00")));
+    assert_eq!(
+        found,
+        store.submission_for_session(s.id).await.unwrap().unwrap()
+    );
+    assert!(
+        store
+            .submission_by_key("cs_unknown")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 async fn a_session_gets_one_outbox_row_ever(b: Backend) {
     let (_db, store) = store_with_merchant(b).await;
     let (s, _) = submitted_session(store.as_ref()).await;
@@ -952,6 +975,7 @@ backend_tests!(
     concurrent_appends_never_share_a_seq,
     expiring_finds_only_confirmations_past_their_time,
     outbox_rows_are_claimed_by_one_dispatcher_at_a_time,
+    a_submission_is_found_by_its_idempotency_key,
     a_session_gets_one_outbox_row_ever,
     refund_holds_never_exceed_the_order,
     the_sandbox_accepts_a_key_once_and_counts_requests,

@@ -17,6 +17,7 @@ fn order(id: &str, amount: &str, refunded: &str, minutes_ago: i64) -> Order {
         refunded: cny(refunded),
         reserved: cny("0"),
         description: Some("tea".into()),
+        alipay_trade_no: None,
         placed_at: Utc::now() - TimeDelta::minutes(minutes_ago),
         updated_at: Utc::now(),
     }
@@ -30,6 +31,7 @@ fn contact(id: &str, name: &str, verified: bool) -> Contact {
         name: name.into(),
         aliases: vec![],
         verified,
+        alipay: None,
         created_at: Utc::now(),
         updated_at: Utc::now(),
     }

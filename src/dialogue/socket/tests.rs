@@ -62,6 +62,7 @@ async fn app_with_session(dir: &tempfile::TempDir) -> (AppState, SessionId) {
         refunded: Money::zero(Currency::CNY),
         reserved: Money::zero(Currency::CNY),
         description: None,
+        alipay_trade_no: None,
         placed_at: now,
         updated_at: now,
     };
@@ -82,7 +83,7 @@ async fn app_with_session(dir: &tempfile::TempDir) -> (AppState, SessionId) {
     };
     let session = store.create_session(&new, &opened).await.unwrap();
     (
-        AppState::new(store, keys, Config::default(), Arc::new(Offline)),
+        AppState::new(store, keys, Config::default(), Arc::new(Offline)).unwrap(),
         session.id,
     )
 }

@@ -19,6 +19,7 @@ fn order(amount: &str) -> Order {
         refunded: cny("0"),
         reserved: cny("0"),
         description: None,
+        alipay_trade_no: None,
         placed_at: Utc::now(),
         updated_at: Utc::now(),
     }
@@ -95,6 +96,7 @@ fn a_transfer_to_a_payee_added_today_is_flagged() {
         name: "Mum".into(),
         aliases: vec![],
         verified: true,
+        alipay: None,
         created_at: Utc::now() - TimeDelta::hours(1),
         updated_at: Utc::now(),
     });
