@@ -137,6 +137,32 @@ async fn a_refund_settles_when_alipay_notifies(b: Backend) {
     }
 }
 
+async fn a_second_partial_refund_matches_the_trades_refunded_total(b: Backend) {
+    let gw = FakeGateway::start(Script::Answer).await;
+    let (app, creds) = alipay_shop(b, &gw.url, true).await;
+    let (first, mut shopper) = consent(&app, &creds.api_key, "1042", "100.00").await;
+    shopper.until_state("submitted").await;
+    let key = until_submission(&app, &first, SubmissionState::Sent)
+        .await
+        .idempotency_key;
+    let notify = refund_notify(&key, "1042", "100.00");
+    assert_eq!(post_notify(&app, &notify).await, (200, "success".into()));
+    shopper.until_state("settled").await;
+
+    let (second, mut shopper) = consent(&app, &creds.api_key, "1042", "28.00").await;
+    shopper.until_state("submitted").await;
+    let key = until_submission(&app, &second, SubmissionState::Sent)
+        .await
+        .idempotency_key;
+    let wrong = refund_notify(&key, "1042", "56.00");
+    assert_eq!(post_notify(&app, &wrong).await.1, "fail");
+    // Alipay reports the trade's refunded total: 100.00 before, 28.00 now.
+    let notify = refund_notify(&key, "1042", "128.00");
+    assert_eq!(post_notify(&app, &notify).await, (200, "success".into()));
+    shopper.until_state("settled").await;
+    assert_eq!(count_rows(&app.db.url, "webhook_inbox").await, 2);
+}
+
 async fn a_refund_alipay_refuses_fails_the_session(b: Backend) {
     let gw = FakeGateway::start(Script::Refuse("ACQ.TRADE_NOT_EXIST")).await;
     let (app, creds) = alipay_shop(b, &gw.url, true).await;
@@ -325,6 +351,7 @@ async fn a_transfer_to_a_contact_without_an_alipay_account_fails_unsent(b: Backe
 }
 
 backend_tests!(
+    a_second_partial_refund_matches_the_trades_refunded_total,
     a_refund_settles_when_alipay_notifies,
     a_refund_alipay_refuses_fails_the_session,
     an_unverified_answer_is_retried_with_the_same_request_number,

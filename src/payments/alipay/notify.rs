@@ -117,26 +117,33 @@ async fn matches_submission(
         .map_err(|e| Refusal::new("error", e.to_string()))?;
     let amount = Money::parse(&notice.amount, Currency::CNY)
         .map_err(|_| mismatch("the amount is not a yuan amount"))?;
-    if amount != s.amount {
-        return Err(mismatch("the amount is not the submission's"));
-    }
     match (&action, notice.call) {
         (Action::Refund { order_id, .. }, Call::Refund) => {
             let order = app
                 .store
                 .order(&s.merchant_id, order_id)
                 .await
-                .map_err(|e| Refusal::new("error", e.to_string()))?;
-            let same_trade = match order.and_then(|o| o.alipay_trade_no) {
+                .map_err(|e| Refusal::new("error", e.to_string()))?
+                .ok_or_else(|| mismatch("the submission's order is gone"))?;
+            let same_trade = match &order.alipay_trade_no {
                 Some(trade_no) => notice.alipay_no.as_deref() == Some(trade_no.as_str()),
                 None => notice.out_trade_no.as_deref() == Some(order_id.as_str()),
             };
             if !same_trade {
                 return Err(mismatch("the trade is not the submission's order"));
             }
+            // Alipay's `refund_fee` is the trade's refunded total: after an earlier
+            // partial refund it is that plus this one.
+            let total = order.refunded.checked_add(s.amount).ok();
+            if amount != s.amount && Some(amount) != total {
+                return Err(mismatch("the amount is not the submission's"));
+            }
             Ok(())
         }
-        (Action::Transfer { .. }, Call::Transfer) => Ok(()),
+        (Action::Transfer { .. }, Call::Transfer) if amount == s.amount => Ok(()),
+        (Action::Transfer { .. }, Call::Transfer) => {
+            Err(mismatch("the amount is not the submission's"))
+        }
         _ => Err(mismatch("a refund and a transfer were confused")),
     }
 }
