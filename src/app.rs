@@ -12,6 +12,7 @@ use crate::alipay::config::AlipayConfig;
 use crate::config::{Config, ProviderKind};
 use crate::dialogue::hub::Hub;
 use crate::dialogue::socket::FrameLimiter;
+use crate::merchants::cache::MerchantCache;
 use crate::payments::Provider;
 use crate::payments::alipay::Alipay;
 use crate::payments::sandbox::Sandbox;
@@ -44,6 +45,7 @@ pub struct Inner {
     pub alipay: Option<Arc<Alipay>>,
     /// Wakes the outbox dispatcher when a submission is written.
     pub dispatch: Notify,
+    pub merchants: MerchantCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -80,6 +82,7 @@ impl AppState {
             sandbox: providers.sandbox,
             alipay: providers.alipay,
             dispatch: Notify::new(),
+            merchants: MerchantCache::default(),
         })))
     }
 }

@@ -1,5 +1,7 @@
 //! Creating merchants: credentials generated once, stored hashed or sealed.
 
+pub mod cache;
+
 use serde::Serialize;
 use serde_json::Value;
 

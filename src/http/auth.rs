@@ -52,8 +52,8 @@ impl FromRequestParts<AppState> for Caller {
             return Err(AppError::unauthorized());
         }
         let merchant = app
-            .store
-            .merchant_by_key_hash(&hash_credential(token))
+            .merchants
+            .by_key_hash(app.store.as_ref(), &hash_credential(token))
             .await?;
         merchant
             .map(|m| Caller::Merchant(Box::new(m)))

@@ -48,7 +48,7 @@ async fn verify_and_settle(
         .as_str()
         .and_then(|m| MerchantId::parse(m).ok());
     let merchant = match merchant_id {
-        Some(id) => app.store.merchant(&id).await?,
+        Some(id) => app.merchants.by_id(app.store.as_ref(), &id).await?,
         None => None,
     };
     let merchant = merchant.ok_or_else(|| unauthorized("the body cannot be verified"))?;

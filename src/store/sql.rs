@@ -529,15 +529,18 @@ macro_rules! sql_store {
             if !frames.is_empty() && !$notify.is_empty() {
                 sqlx::query($notify).bind(format!("{id} {first} {last}")).execute(&mut **tx).await?;
             }
-            for (i, frame) in frames.iter().enumerate() {
-                sqlx::query("INSERT INTO session_frames (session_id, seq, frame, at) VALUES ($1, $2, $3, $4)")
-                    .bind(id.to_string())
-                    .bind(first + i as i64)
-                    .bind(Json(frame))
-                    .bind(at)
-                    .execute(&mut **tx)
-                    .await?;
+            if frames.is_empty() {
+                return Ok(last);
             }
+            // One statement for all of them: a turn often writes several frames.
+            let mut insert = sqlx::QueryBuilder::<$db>::new("INSERT INTO session_frames (session_id, seq, frame, at) ");
+            insert.push_values(frames.iter().enumerate(), |mut row, (i, frame)| {
+                row.push_bind(id.to_string())
+                    .push_bind(first + i as i64)
+                    .push_bind(Json(frame))
+                    .push_bind(at);
+            });
+            insert.build().execute(&mut **tx).await?;
             Ok(last)
         }
 

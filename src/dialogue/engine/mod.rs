@@ -74,8 +74,8 @@ pub(crate) async fn load(app: &AppState, id: SessionId) -> Result<Turn, FrameErr
         .map_err(store_error)?
         .ok_or_else(|| store_error(StoreError::NotFound))?;
     let merchant = app
-        .store
-        .merchant(&session.merchant_id)
+        .merchants
+        .by_id(app.store.as_ref(), &session.merchant_id)
         .await
         .map_err(store_error)?
         .ok_or_else(|| internal("merchant vanished"))?;
