@@ -216,6 +216,36 @@ macro_rules! sql_store {
             Ok(())
         }
 
+        /// The event of the transition from version `from_version`: its `from_state` is the
+        /// state the previous event led to (an event's seq is the version it made).
+        async fn insert_transition(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            id: SessionId,
+            from_version: i64,
+            to: &str,
+            e: &NewEvent,
+            at: DateTime<Utc>,
+        ) -> Result<()> {
+            let done = sqlx::query(
+                "INSERT INTO session_events (session_id, seq, from_state, to_state, kind, actor, payload, at) \
+                 SELECT $1, $2 + 1, to_state, $3, $4, $5, $6, $7 FROM session_events \
+                 WHERE session_id = $1 AND seq = $2",
+            )
+            .bind(id.to_string())
+            .bind(from_version)
+            .bind(to)
+            .bind(e.kind.as_str())
+            .bind(e.actor.as_str())
+            .bind(Json(&e.payload))
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+            match done.rows_affected() {
+                1 => Ok(()),
+                _ => Err(StoreError::Corrupt(format!("{id} has no event {from_version}"))),
+            }
+        }
+
         /// Whether the row `exists` (a `SELECT 1 … WHERE $1 AND $2`) finds is there.
         async fn exists(tx: &mut sqlx::Transaction<'_, $db>, exists: &'static str, key: (&str, &str)) -> Result<bool> {
             let found: Option<i32> = sqlx::query_scalar(exists)
@@ -525,12 +555,24 @@ macro_rules! sql_store {
             .fetch_optional(&mut **tx)
             .await?
             .ok_or(StoreError::NotFound)?;
-            let first = last - frames.len() as i64 + 1;
-            if !frames.is_empty() && !$notify.is_empty() {
-                sqlx::query($notify).bind(format!("{id} {first} {last}")).execute(&mut **tx).await?;
-            }
+            store_frames(tx, id, last - frames.len() as i64 + 1, frames, at).await?;
+            Ok(last)
+        }
+
+        /// Stores `frames` numbered from `first`, and announces them to other instances.
+        async fn store_frames(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            id: SessionId,
+            first: i64,
+            frames: &[serde_json::Value],
+            at: DateTime<Utc>,
+        ) -> Result<()> {
             if frames.is_empty() {
-                return Ok(last);
+                return Ok(());
+            }
+            let last = first + frames.len() as i64 - 1;
+            if !$notify.is_empty() {
+                sqlx::query($notify).bind(format!("{id} {first} {last}")).execute(&mut **tx).await?;
             }
             // One statement for all of them: a turn often writes several frames.
             let mut insert = sqlx::QueryBuilder::<$db>::new("INSERT INTO session_frames (session_id, seq, frame, at) ");
@@ -541,7 +583,7 @@ macro_rules! sql_store {
                     .push_bind(at);
             });
             insert.build().execute(&mut **tx).await?;
-            Ok(last)
+            Ok(())
         }
 
         /// The body of `apply`, for callers that already hold a transaction.
@@ -552,41 +594,42 @@ macro_rules! sql_store {
             commit: &Commit,
         ) -> Result<Session> {
             let c = &commit.change;
-            let current: Option<(String, i64)> = sqlx::query_as("SELECT state, version FROM sessions WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&mut **tx)
-                .await?;
-            let from = match current {
-                None => return Err(StoreError::NotFound),
-                Some((_, version)) if version != expected => return Err(StoreError::Conflict),
-                Some((from, _)) => from,
-            };
-            let updated = sqlx::query(
+            // One statement moves the session, bumps its version and numbers its frames;
+            // the row lock it takes orders concurrent writers.
+            let sql = format!(
                 "UPDATE sessions SET state = $3, mode = $4, reason = $5, proposed_action = $6, \
                  confirmation_hash = $7, confirmation_expires_at = $8, clarifications = $9, \
                  draft = $11, version = version + 1, updated_at = $10, \
-                 consented_at = CASE WHEN $12 THEN $10 ELSE consented_at END \
-                 WHERE id = $1 AND version = $2",
-            )
-            .bind(id.to_string())
-            .bind(expected)
-            .bind(c.state.as_str())
-            .bind(c.mode.as_str())
-            .bind(c.reason.map(|r| r.as_str()))
-            .bind(c.proposed_action.as_ref().map(Json))
-            .bind(&c.confirmation_hash)
-            .bind(c.confirmation_expires_at)
-            .bind(c.clarifications)
-            .bind(c.at)
-            .bind(Json(&c.draft))
-            .bind(commit.event.kind == crate::domain::EventKind::Confirmed)
-            .execute(&mut **tx)
-            .await?;
-            if updated.rows_affected() != 1 {
-                return Err(StoreError::Conflict);
-            }
-            insert_event(tx, id, expected + 1, Some(&from), c.state.as_str(), &commit.event, c.at).await?;
-            insert_frames(tx, id, &commit.frames, c.at).await?;
+                 consented_at = CASE WHEN $12 THEN $10 ELSE consented_at END, \
+                 frame_seq = frame_seq + $13 \
+                 WHERE id = $1 AND version = $2 RETURNING {SESSION_COLUMNS}"
+            );
+            let updated = sqlx::query(&sql)
+                .bind(id.to_string())
+                .bind(expected)
+                .bind(c.state.as_str())
+                .bind(c.mode.as_str())
+                .bind(c.reason.map(|r| r.as_str()))
+                .bind(c.proposed_action.as_ref().map(Json))
+                .bind(&c.confirmation_hash)
+                .bind(c.confirmation_expires_at)
+                .bind(c.clarifications)
+                .bind(c.at)
+                .bind(Json(&c.draft))
+                .bind(commit.event.kind == crate::domain::EventKind::Confirmed)
+                .bind(commit.frames.len() as i64)
+                .fetch_optional(&mut **tx)
+                .await?;
+            let Some(row) = updated else {
+                return Err(match select_session(tx, id).await? {
+                    Some(_) => StoreError::Conflict,
+                    None => StoreError::NotFound,
+                });
+            };
+            let session = session_row(&row)?;
+            insert_transition(tx, id, expected, c.state.as_str(), &commit.event, c.at).await?;
+            let first = session.frame_seq - commit.frames.len() as i64 + 1;
+            store_frames(tx, id, first, &commit.frames, c.at).await?;
             if let Some(sub) = &commit.submission {
                 insert_submission(tx, sub).await?;
             }
@@ -600,7 +643,7 @@ macro_rules! sql_store {
                     .execute(&mut **tx)
                     .await?;
             }
-            select_session(tx, id).await?.ok_or(StoreError::NotFound)
+            Ok(session)
         }
 
         async fn insert_submission(tx: &mut sqlx::Transaction<'_, $db>, s: &NewSubmission) -> Result<()> {

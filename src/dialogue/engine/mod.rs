@@ -67,6 +67,23 @@ fn store_error(e: StoreError) -> FrameError {
 }
 
 pub(crate) async fn load(app: &AppState, id: SessionId) -> Result<Turn, FrameError> {
+    let mut turn = load_without_book(app, id).await?;
+    turn.orders = app
+        .store
+        .orders_for_user(&turn.merchant.id, &turn.session.user_id, BOOK_ORDERS)
+        .await
+        .map_err(store_error)?;
+    turn.contacts = app
+        .store
+        .contacts_for_user(&turn.merchant.id, &turn.session.user_id)
+        .await
+        .map_err(store_error)?;
+    Ok(turn)
+}
+
+/// The session, its merchant and policy, with an empty book: for turns that never consult
+/// the shopper's orders or contacts (settlement, review decisions, provider refusals).
+pub(crate) async fn load_without_book(app: &AppState, id: SessionId) -> Result<Turn, FrameError> {
     let session = app
         .store
         .session(id)
@@ -80,24 +97,14 @@ pub(crate) async fn load(app: &AppState, id: SessionId) -> Result<Turn, FrameErr
         .map_err(store_error)?
         .ok_or_else(|| internal("merchant vanished"))?;
     let policy = merchant.policy.parse().map_err(internal)?;
-    let orders = app
-        .store
-        .orders_for_user(&merchant.id, &session.user_id, BOOK_ORDERS)
-        .await
-        .map_err(store_error)?;
-    let contacts = app
-        .store
-        .contacts_for_user(&merchant.id, &session.user_id)
-        .await
-        .map_err(store_error)?;
     let draft = Draft::from_json(&session.draft);
     Ok(Turn {
         session,
         merchant,
         policy,
         draft,
-        orders,
-        contacts,
+        orders: Vec::new(),
+        contacts: Vec::new(),
     })
 }
 

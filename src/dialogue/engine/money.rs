@@ -155,7 +155,7 @@ pub async fn decide_review(
     note: Option<&str>,
 ) -> Result<Session, FrameError> {
     let _turn = app.hub.turn(id).await;
-    let turn = load(app, id).await?;
+    let turn = load_without_book(app, id).await?;
     if turn.session.state != SessionState::ManualReview {
         let message = format!("the session is {}, not in review", turn.session.state);
         return Err(FrameError::new("not_in_review", message));
@@ -225,7 +225,7 @@ pub async fn settle(
     };
     let _turn = app.hub.turn(id).await;
     for _ in 0..3 {
-        let turn = match load(app, id).await {
+        let turn = match load_without_book(app, id).await {
             Ok(turn) if turn.session.merchant_id == merchant_id => turn,
             Ok(_)
             | Err(FrameError {
@@ -366,7 +366,7 @@ async fn settle_commit(
 /// The provider refused a submission for good: the session failed and the hold is released.
 pub async fn provider_refused(app: &AppState, id: SessionId, why: &str) {
     let _turn = app.hub.turn(id).await;
-    let Ok(turn) = load(app, id).await else {
+    let Ok(turn) = load_without_book(app, id).await else {
         return;
     };
     if turn.session.state != SessionState::Submitted {
