@@ -97,6 +97,11 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 
 async fn create_merchant(config: Config, id: &str, policy: Option<PathBuf>) -> anyhow::Result<()> {
     let id = MerchantId::parse(id)?;
+    // The demo merchant opens sessions without a key; only the seeder may make it.
+    anyhow::ensure!(
+        id.as_str() != crate::seed::DEMO_MERCHANT,
+        "the merchant id `{id}` is reserved for the built-in demo; choose another"
+    );
     let doc = match policy {
         Some(path) => {
             let text = std::fs::read_to_string(&path)

@@ -51,7 +51,8 @@ pub async fn queue(
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     decision: ReviewDecision,
-    reviewer: String,
+    /// Who at the merchant decided, as they name themselves; the key is recorded anyway.
+    reviewer: Option<String>,
     note: Option<String>,
 }
 
@@ -62,8 +63,8 @@ pub async fn decide(
     Path(id): Path<String>,
     JsonBody(req): JsonBody<Decision>,
 ) -> Result<Json<Value>> {
-    let reviewer = req.reviewer.trim();
-    if reviewer.is_empty() || reviewer.chars().count() > 100 {
+    let reviewer = req.reviewer.as_deref().map(str::trim);
+    if reviewer.is_some_and(|r| r.is_empty() || r.chars().count() > 100) {
         return Err(AppError::invalid(
             "reviewer: 1-100 characters naming who decided",
         ));
@@ -77,8 +78,15 @@ pub async fn decide(
     if session.merchant_id != merchant.id {
         return Err(not_found());
     }
-    let decided =
-        engine::decide_review(&app, id, req.decision, reviewer, req.note.as_deref()).await;
+    let decided = engine::decide_review(
+        &app,
+        id,
+        req.decision,
+        &merchant.id,
+        reviewer,
+        req.note.as_deref(),
+    )
+    .await;
     let saved = decided.map_err(|e| match e.code {
         "not_in_review" | "concurrent_update" => {
             AppError::new(StatusCode::CONFLICT, e.code, e.message)

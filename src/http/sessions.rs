@@ -164,7 +164,7 @@ struct Step {
     seq: i64,
     from: Option<SessionState>,
     to: SessionState,
-    event: EventKind,
+    event: &'static str,
     at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -187,7 +187,12 @@ pub async fn show(
             seq: e.seq,
             from: e.from,
             to: e.to,
-            event: e.kind,
+            event: if is_merchant || e.to != SessionState::Declined {
+                e.kind.as_str()
+            } else {
+                // The rules and an operator decline alike, as far as the shopper knows.
+                "declined"
+            },
             at: e.at,
         })
         .collect();

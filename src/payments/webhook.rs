@@ -75,7 +75,8 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64) -> Result<(), S
     if candidates.is_empty() || candidates.len() > 8 {
         return Err(SignatureError::Malformed);
     }
-    if (now - t).abs() > TOLERANCE_SECONDS {
+    // i128: no timestamp a sender can write overflows the difference.
+    if (i128::from(now) - i128::from(t)).abs() > i128::from(TOLERANCE_SECONDS) {
         return Err(SignatureError::Stale);
     }
     let expected = mac(secret, t, body);
@@ -118,6 +119,13 @@ mod tests {
             verify("whsec_a", &header, br#"{"id":"evt_2"}"#, now),
             Err(SignatureError::Mismatch)
         );
+        for extreme in [i64::MIN, i64::MAX] {
+            let header = sign("whsec_a", extreme, BODY);
+            assert_eq!(
+                verify("whsec_a", &header, BODY, now),
+                Err(SignatureError::Stale)
+            );
+        }
         for bad in ["", "t=1", "v1=00", "t=x,v1=00", "t=1,v1=zz"] {
             assert_eq!(
                 verify("whsec_a", bad, BODY, 1),

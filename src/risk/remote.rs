@@ -50,15 +50,18 @@ impl RemoteScorer {
     }
 
     async fn ask(&self, input: &RiskInput, local: &Assessment) -> anyhow::Result<Answer> {
-        let call = self
-            .http
-            .post(&self.url)
-            .json(&Request { input, local })
-            .send();
-        let response = tokio::time::timeout(self.timeout, call)
-            .await??
-            .error_for_status()?;
-        let answer: Answer = tokio::time::timeout(self.timeout, response.json()).await??;
+        // One deadline for the whole exchange: sending, the status and the body.
+        let call = async {
+            self.http
+                .post(&self.url)
+                .json(&Request { input, local })
+                .send()
+                .await?
+                .error_for_status()?
+                .json::<Answer>()
+                .await
+        };
+        let answer = tokio::time::timeout(self.timeout, call).await??;
         anyhow::ensure!(
             answer.score.is_finite() && (0.0..=1.0).contains(&answer.score),
             "score out of range"
@@ -88,7 +91,11 @@ impl RiskEngine for RemoteScorer {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "remote risk scorer unavailable; sending to review");
+                tracing::warn!(
+                    session_id = %input.session_id,
+                    error = %e,
+                    "remote risk scorer unavailable; sending to review"
+                );
                 let risk = input.policy.risk;
                 let score = if local.score >= risk.decline_at {
                     local.score

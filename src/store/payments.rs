@@ -19,6 +19,8 @@ pub trait Payments: Send + Sync {
         entry: &InboxEntry,
         then: Option<(SessionId, i64, &Commit)>,
     ) -> Result<bool>;
+    /// Whether a notification with this event id is already in the merchant's inbox.
+    async fn inbox_has(&self, merchant: &MerchantId, event_id: &str) -> Result<bool>;
 
     /// Leases up to `limit` due outbox rows until `lease_until` and counts the attempt.
     async fn claim_submissions(

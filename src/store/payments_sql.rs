@@ -70,6 +70,15 @@ macro_rules! payments_sql {
                 Ok(true)
             }
 
+            async fn inbox_has(&self, merchant: &MerchantId, event_id: &str) -> Result<bool> {
+                let row = sqlx::query("SELECT 1 FROM webhook_inbox WHERE merchant_id = $1 AND event_id = $2")
+                    .bind(merchant.as_str())
+                    .bind(event_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.is_some())
+            }
+
             async fn claim_submissions(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: i64) -> Result<Vec<Submission>> {
                 let mut tx = self.write_tx().await?;
                 let sql = format!(

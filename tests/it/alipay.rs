@@ -18,7 +18,7 @@ use crate::alipay_gateway::{
 };
 use crate::backend_tests;
 use crate::fixtures::{count, events, state, stock};
-use crate::helpers::{Backend, TestApp, count_rows, spawn_app_with};
+use crate::helpers::{Backend, TestApp, count_rows, execute, spawn_app_with};
 use crate::settlement::consent;
 use crate::shopper::Opened;
 
@@ -160,6 +160,8 @@ async fn a_second_partial_refund_matches_the_trades_refunded_total(b: Backend) {
     let notify = refund_notify(&key, "1042", "128.00");
     assert_eq!(post_notify(&app, &notify).await, (200, "success".into()));
     shopper.until_state("settled").await;
+    // Resent after it settled (our answer lost on the way): still acknowledged.
+    assert_eq!(post_notify(&app, &notify).await, (200, "success".into()));
     assert_eq!(count_rows(&app.db.url, "webhook_inbox").await, 2);
 }
 
@@ -211,6 +213,48 @@ async fn an_unverified_answer_is_retried_with_the_same_request_number(b: Backend
     assert_eq!(post_notify(&app, &notify).await, (200, "success".into()));
     shopper.until_state("settled").await;
     assert_eq!(gw.seen().len(), 2);
+}
+
+async fn a_gateway_that_never_answers_is_dead_lettered_after_the_last_attempt(b: Backend) {
+    use countersign::payments::dispatcher::{MAX_ATTEMPTS, drain_once};
+    let (app, creds) = alipay_shop(b, "http://127.0.0.1:9/gateway.do", false).await;
+    let (s, mut shopper) = consent(&app, &creds.api_key, "1042", "100.00").await;
+    shopper.until_state("submitted").await;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let row = submission(&app, &s).await;
+        assert_eq!(
+            (row.state, row.attempts),
+            (SubmissionState::Pending, attempt - 1)
+        );
+        // Each failure schedules the next attempt with backoff; make it due now.
+        let due = "UPDATE submissions SET next_attempt_at = '2000-01-01 00:00:00+00:00'";
+        assert_eq!(execute(&app.db.url, due).await, 1);
+        assert_eq!(drain_once(&app.state).await, 1, "attempt {attempt}");
+    }
+    let row = submission(&app, &s).await;
+    assert_eq!(
+        (row.state, row.attempts),
+        (SubmissionState::Dead, MAX_ATTEMPTS)
+    );
+    assert_eq!(
+        drain_once(&app.state).await,
+        0,
+        "a dead letter is not retried"
+    );
+    let (status, dead) = app.get("/v1/submissions", &creds.api_key).await;
+    assert_eq!(status, 200);
+    let listed = &dead["submissions"][0];
+    assert_eq!(listed["session_id"], s.id.as_str());
+    assert_eq!(listed["attempts"], MAX_ATTEMPTS);
+    assert!(
+        listed["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{listed}"
+    );
+    assert_eq!(
+        state(&app, &s).await,
+        "submitted",
+        "the money's fate is unknown"
+    );
 }
 
 async fn notifications_that_do_not_match_are_refused_and_not_stored(b: Backend) {
@@ -356,6 +400,7 @@ backend_tests!(
     a_refund_alipay_refuses_fails_the_session,
     an_unverified_answer_is_retried_with_the_same_request_number,
     notifications_that_do_not_match_are_refused_and_not_stored,
+    a_gateway_that_never_answers_is_dead_lettered_after_the_last_attempt,
     a_transfer_goes_to_the_contacts_alipay_account_and_settles,
     a_transfer_to_a_contact_without_an_alipay_account_fails_unsent,
 );

@@ -182,6 +182,12 @@ async fn merchant_create_refuses_duplicates_and_bad_policies(b: Backend) {
     let (ok, stdout, stderr) = run(&db, &["merchant", "create", "--id", "acme"]).await;
     assert!(!ok && stdout.is_empty(), "no credentials for a duplicate");
     assert!(stderr.contains("exists already"), "{stderr}");
+    let (ok, stdout, stderr) = run(&db, &["merchant", "create", "--id", "demo"]).await;
+    assert!(
+        !ok && stdout.is_empty(),
+        "the keyless demo merchant is the seeder's"
+    );
+    assert!(stderr.contains("reserved"), "{stderr}");
     let policy = db.dir.path().join("policy.json");
     write(&policy, r#"{"refund": {"max_amount": "-5"}}"#);
     let (ok, _, stderr) = run(
@@ -280,13 +286,26 @@ async fn serve_refuses_an_unusable_alipay_section_and_never_prints_a_key(b: Back
 }
 
 async fn a_kill_right_after_consent_still_pays_exactly_once(b: Backend) {
-    let db = TestDb::new(b).await;
+    // The risk check never answers, so the kill lands before any outbox row exists.
     let scorer = crate::helpers::silent_scorer().await;
     let env = [
         ("COUNTERSIGN_RISK_REMOTE__URL", scorer.as_str()),
         ("COUNTERSIGN_RISK_REMOTE__TIMEOUT_MS", "600000"),
     ];
-    let mut server = serve_with(&db, &env).await;
+    kill_at_and_finish(b, &env, "pending_risk_check").await;
+}
+
+async fn a_kill_with_the_outbox_row_undelivered_still_pays_exactly_once(b: Backend) {
+    // No dispatcher: the row is written with `submitted` and nothing has sent it.
+    let env = [("COUNTERSIGN_RUN_DISPATCHER", "false")];
+    kill_at_and_finish(b, &env, "submitted").await;
+}
+
+/// Consents to a refund on a server started with `env`, SIGKILLs it once the session is
+/// `at`, restarts it plainly and checks that the refund settles with one provider request.
+async fn kill_at_and_finish(b: Backend, env: &[(&str, &str)], at: &str) {
+    let db = TestDb::new(b).await;
+    let mut server = serve_with(&db, env).await;
     let creds = create_merchant(&db, "acme").await;
     let key = creds["api_key"].as_str().unwrap().to_owned();
     let order = json!({"user_id": "u1", "amount": {"value": "128.00", "currency": "CNY"}});
@@ -319,7 +338,12 @@ async fn a_kill_right_after_consent_still_pays_exactly_once(b: Backend) {
     shopper
         .send(json!({"type": "confirm", "token": c["token"]}))
         .await;
-    shopper.until_state("pending_risk_check").await;
+    shopper.until_state(at).await;
+    let undelivered = if at == "submitted" { 1 } else { 0 };
+    assert_eq!(
+        count_rows(&db.url, "submissions WHERE state = 'pending'").await,
+        undelivered
+    );
 
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
@@ -334,6 +358,7 @@ async fn a_kill_right_after_consent_still_pays_exactly_once(b: Backend) {
         1,
         "submitted once"
     );
+    assert_eq!(count_rows(&db.url, "submissions").await, 1);
     let (_, log) = call(
         reqwest::Method::GET,
         format!("{}/v1/sessions/{id}/events", again.base),
@@ -439,6 +464,7 @@ async fn json_logs_carry_the_session_and_no_secrets(b: Backend) {
 
 backend_tests!(
     a_kill_right_after_consent_still_pays_exactly_once,
+    a_kill_with_the_outbox_row_undelivered_still_pays_exactly_once,
     json_logs_carry_the_session_and_no_secrets,
     a_killed_server_restarts_with_every_session_and_event,
     merchant_create_refuses_duplicates_and_bad_policies,

@@ -210,6 +210,26 @@ pub async fn count_rows(url: &str, table: &str) -> i64 {
     }
 }
 
+/// Runs one statement against the test database, as an operator's psql would.
+pub async fn execute(url: &str, sql: &str) -> u64 {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(sql)
+            .execute(&mut c)
+            .await
+            .unwrap()
+            .rows_affected()
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(sql)
+            .execute(&mut c)
+            .await
+            .unwrap()
+            .rows_affected()
+    }
+}
+
 /// Status and JSON body (`Value::Null` when the body is not JSON).
 pub async fn read(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();

@@ -135,9 +135,10 @@ async fn a_large_refund_waits_for_an_operator_who_approves_it(b: Backend) {
     assert_eq!(
         (
             approved["actor"].as_str(),
+            approved["payload"]["decided_by"].as_str(),
             approved["payload"]["reviewer"].as_str()
         ),
-        (Some("operator"), Some("ops@acme"))
+        (Some("operator"), Some("acme"), Some("ops@acme"))
     );
     assert_eq!(app.get("/v1/reviews", &key).await.1["reviews"], json!([]));
 }
@@ -148,7 +149,7 @@ async fn a_declined_refund_tells_the_shopper_nothing_of_why(b: Backend) {
     let (s, mut shopper) = consent(&app, &key, "2001", "600.00").await;
     shopper.until_state("manual_review").await;
     let other = app.merchant("other", None).await;
-    let decline = json!({"decision": "decline", "reviewer": "ops@acme"});
+    let decline = json!({"decision": "decline"});
     let (status, _) = app
         .post(&format!("/v1/reviews/{}", s.id), &other.api_key, &decline)
         .await;
@@ -170,8 +171,48 @@ async fn a_declined_refund_tells_the_shopper_nothing_of_why(b: Backend) {
     );
     let (_, view) = app.get(&format!("/v1/sessions/{}", s.id), &s.token).await;
     assert!(view["reason"].is_null(), "{view}");
+    assert!(!view.to_string().contains("review_declined"), "{view}");
     let (_, audit) = app.get(&format!("/v1/sessions/{}", s.id), &key).await;
     assert_eq!(audit["reason"], "review_declined");
+    let decided = events(&app, &key, &s.id).await;
+    assert_eq!(decided.last().map(String::as_str), Some("review_declined"));
+}
+
+async fn a_refund_the_rules_decline_is_as_silent(b: Backend) {
+    // Above review_above (0.5) and nearly the whole order (0.05): over decline_at.
+    let policy = json!({"risk": {"review_at": 0.5, "decline_at": 0.55}});
+    let (app, key) = shop(b, Some(policy)).await;
+    add_order(&app, &key, "2001", "900.00").await;
+    let (s, mut shopper) = consent(&app, &key, "2001", "850.00").await;
+    let status = shopper.until_state("declined").await;
+    assert!(status.get("reason").is_none(), "{status}");
+    let said = shopper.until("agent_message").await;
+    assert_eq!(said["text"], "我们无法完成此请求。");
+    let seen = serde_json::to_string(&shopper.seen).unwrap();
+    assert!(
+        !seen.contains("amount_above_review") && !seen.contains("refund_near_full"),
+        "{seen}"
+    );
+    let (_, view) = app.get(&format!("/v1/sessions/{}", s.id), &s.token).await;
+    assert!(view["reason"].is_null(), "{view}");
+    assert!(!view.to_string().contains("risk_scored"), "{view}");
+    let (_, log) = app
+        .get(&format!("/v1/sessions/{}/events", s.id), &key)
+        .await;
+    let scored = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "risk_scored")
+        .unwrap();
+    assert_eq!(scored["to"], "declined");
+    assert_eq!(
+        scored["payload"]["codes"],
+        json!(["amount_above_review", "refund_near_full"]),
+        "{scored}"
+    );
+    assert_eq!(count_rows(&app.db.url, "submissions").await, 0);
+    assert_eq!(order_money(&app, "2001").await["refundable"], "900.00");
 }
 
 async fn a_silent_remote_scorer_sends_the_refund_to_review(b: Backend) {
@@ -281,6 +322,21 @@ async fn the_same_webhook_ten_times_at_once_moves_the_session_once(b: Backend) {
         "done",
         "the outbox will not send it now"
     );
+    // The provider's acknowledgement, arriving after its own webhook, changes nothing.
+    app.state
+        .store
+        .submission_sent(&key, "sbx_late", chrono::Utc::now())
+        .await
+        .unwrap();
+    let late = app
+        .state
+        .store
+        .submission_for_session(id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(late.state.as_str(), "done");
+    assert_eq!(crate::fixtures::state(&app, &s).await, "settled");
     assert_eq!(
         countersign::payments::dispatcher::drain_once(&app.state).await,
         0
@@ -300,11 +356,11 @@ async fn stale_future_and_altered_webhooks_are_refused_and_not_stored(b: Backend
     let signed_now = webhook::sign(&creds.webhook_secret, now, &body);
     let cases = [
         (
-            webhook::sign(&creds.webhook_secret, now - 301, &body),
+            webhook::sign(&creds.webhook_secret, now - 305, &body),
             body.clone(),
         ),
         (
-            webhook::sign(&creds.webhook_secret, now + 301, &body),
+            webhook::sign(&creds.webhook_secret, now + 305, &body),
             body.clone(),
         ),
         (signed_now.clone(), flipped),
@@ -458,6 +514,7 @@ backend_tests!(
     a_failing_outcome_fails_and_frees_the_money,
     a_large_refund_waits_for_an_operator_who_approves_it,
     a_declined_refund_tells_the_shopper_nothing_of_why,
+    a_refund_the_rules_decline_is_as_silent,
     a_silent_remote_scorer_sends_the_refund_to_review,
     the_same_webhook_ten_times_at_once_moves_the_session_once,
     stale_future_and_altered_webhooks_are_refused_and_not_stored,

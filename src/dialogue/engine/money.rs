@@ -89,6 +89,7 @@ fn outcome_frames(lang: Lang, to: SessionState) -> Vec<ServerFrame> {
 }
 
 /// Scores a consented session and moves it on: submitted, manual_review or declined.
+#[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
 pub async fn assess(app: &AppState, id: SessionId) -> Result<(), FrameError> {
     let _turn = app.hub.turn(id).await;
     for _ in 0..3 {
@@ -147,11 +148,13 @@ pub enum ReviewDecision {
 }
 
 /// An operator's decision on a session in manual_review.
+#[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
 pub async fn decide_review(
     app: &AppState,
     id: SessionId,
     decision: ReviewDecision,
-    reviewer: &str,
+    decided_by: &crate::domain::MerchantId,
+    reviewer: Option<&str>,
     note: Option<&str>,
 ) -> Result<Session, FrameError> {
     let _turn = app.hub.turn(id).await;
@@ -167,7 +170,7 @@ pub async fn decide_review(
     let to = machine::transition(turn.session.state, &event)
         .map_err(not_allowed)?
         .to;
-    let payload = json!({ "reviewer": reviewer, "note": note });
+    let payload = json!({ "decided_by": decided_by, "reviewer": reviewer, "note": note });
     let saved = commit(
         app,
         &turn,
@@ -196,6 +199,7 @@ pub enum SettleOutcome {
 
 /// Records a verified notification in the inbox and, when it settles or fails a submitted
 /// session, moves the session in the same transaction.
+#[tracing::instrument(name = "settlement", skip_all, fields(session_id = %n.session_id))]
 pub async fn settle(
     app: &AppState,
     n: &Notification,
@@ -364,6 +368,7 @@ async fn settle_commit(
 }
 
 /// The provider refused a submission for good: the session failed and the hold is released.
+#[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
 pub async fn provider_refused(app: &AppState, id: SessionId, why: &str) {
     let _turn = app.hub.turn(id).await;
     let Ok(turn) = load_without_book(app, id).await else {

@@ -67,6 +67,16 @@ pub async fn receive(
         .map_err(|e| Refusal::new("error", e.to_string()))?
         .filter(|s| s.provider == alipay.name())
         .ok_or_else(|| Refusal::new("unknown_request", "no Alipay submission has this number"))?;
+    // A resent notification is acknowledged before its amount is checked again: once it
+    // has settled, the order's refunded total already counts this refund.
+    let seen = app
+        .store
+        .inbox_has(&submission.merchant_id, &notice.event_id())
+        .await
+        .map_err(|e| Refusal::new("error", e.to_string()))?;
+    if seen {
+        return Ok(Receipt::Settled(SettleOutcome::Duplicate));
+    }
     matches_submission(app, &notice, &submission).await?;
     let kind = match &notice.status {
         Status::Pending(_) => return Ok(Receipt::Pending),
