@@ -62,6 +62,7 @@ pub fn dispose(
     policy: &Policy,
     book: &Book,
 ) -> Decision {
+    let asked = draft.asking.as_ref().map(|a| a.field);
     let answered = answer_to_question(draft, text, book);
     let threshold = policy.ambiguity_threshold;
     let clear = |score: f64| score <= threshold;
@@ -88,11 +89,19 @@ pub fn dispose(
     }
     if let Some(reason) = ex.reason.as_ref().filter(|r| clear(r.ambiguity_score)) {
         draft.reason = Some(reason.value.clone());
+    } else if asked == Some(Field::Reason) && pending.is_empty() && names_nothing(ex) {
+        // The answer to "what is the reason?" is the reason, in the shopper's words.
+        draft.reason = crate::understanding::offline::clean_reason(text).or(draft.reason.take());
     }
     match pending.into_iter().next() {
         Some(question) => question,
         None => next_step(draft, policy, book),
     }
+}
+
+/// Whether a message names no order, amount or payee.
+fn names_nothing(ex: &Extraction) -> bool {
+    ex.order.is_none() && ex.amount.is_none() && ex.contact.is_none()
 }
 
 /// What is still missing, or the checked proposal.
@@ -353,10 +362,11 @@ fn last_orders<'a>(book: &Book<'a>) -> &'a [Order] {
         .iter()
         .take_while(|&&i| newest - book.orders[i].placed_at <= LAST_ORDER_WINDOW)
         .count();
-    if close <= 1 || refundable[..close].windows(2).any(|w| w[1] != w[0] + 1) {
+    if close <= 1 {
         return &book.orders[first..=first];
     }
-    &book.orders[first..first + close]
+    // Orders with nothing left to refund may sit between them; the question skips those.
+    &book.orders[first..=refundable[close - 1]]
 }
 
 /// The most a single action of the draft's goal may move.

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedMutexGuard, broadcast};
 
+type Sessions = Arc<Mutex<HashMap<SessionId, Entry>>>;
+
 use super::frames::Numbered;
 use crate::domain::SessionId;
 
@@ -14,7 +16,32 @@ const CHANNEL_CAPACITY: usize = 256;
 
 #[derive(Default)]
 pub struct Hub {
-    sessions: Mutex<HashMap<SessionId, Entry>>,
+    sessions: Sessions,
+}
+
+/// This instance's turn on a session; when it ends and nobody listens, the session is
+/// forgotten here.
+pub struct TurnGuard {
+    guard: Option<OwnedMutexGuard<()>>,
+    sessions: Sessions,
+    id: SessionId,
+}
+
+impl Drop for TurnGuard {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        forget_if_idle(&self.sessions, self.id);
+    }
+}
+
+fn forget_if_idle(sessions: &Mutex<HashMap<SessionId, Entry>>, id: SessionId) {
+    let mut sessions = sessions.lock().expect("hub lock");
+    let idle = sessions
+        .get(&id)
+        .is_some_and(|e| e.frames.receiver_count() == 0 && Arc::strong_count(&e.turn) == 1);
+    if idle {
+        sessions.remove(&id);
+    }
 }
 
 #[derive(Clone)]
@@ -58,19 +85,18 @@ impl Hub {
     }
 
     /// Waits for this session's turn.
-    pub async fn turn(&self, id: SessionId) -> OwnedMutexGuard<()> {
-        self.entry(id).turn.lock_owned().await
+    pub async fn turn(&self, id: SessionId) -> TurnGuard {
+        let guard = self.entry(id).turn.lock_owned().await;
+        TurnGuard {
+            guard: Some(guard),
+            sessions: Arc::clone(&self.sessions),
+            id,
+        }
     }
 
     /// Forgets a session nobody listens to and nobody is taking a turn on.
     pub fn release(&self, id: SessionId) {
-        let mut sessions = self.sessions.lock().expect("hub lock");
-        let idle = sessions
-            .get(&id)
-            .is_some_and(|e| e.frames.receiver_count() == 0 && Arc::strong_count(&e.turn) == 1);
-        if idle {
-            sessions.remove(&id);
-        }
+        forget_if_idle(&self.sessions, id);
     }
 
     /// Whether any socket here listens to `id`.
@@ -88,5 +114,31 @@ impl Hub {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_session_is_forgotten_once_its_turn_ends_and_nobody_listens() {
+        let hub = Hub::default();
+        let (quiet, watched) = (SessionId::new(), SessionId::new());
+        drop(hub.turn(quiet).await);
+        assert!(
+            hub.is_empty(),
+            "nothing is kept for a session nobody watches"
+        );
+
+        let socket = hub.subscribe(watched);
+        drop(hub.turn(watched).await);
+        assert_eq!(hub.len(), 1, "a socket keeps its session");
+        let waiting = hub.turn(watched).await;
+        drop(socket);
+        hub.release(watched);
+        assert_eq!(hub.len(), 1, "a turn in progress keeps it too");
+        drop(waiting);
+        assert!(hub.is_empty());
     }
 }

@@ -37,7 +37,7 @@ impl FrameLimiter {
         ))
     }
 
-    fn allows(&self, id: SessionId) -> bool {
+    pub(crate) fn allows(&self, id: SessionId) -> bool {
         self.0.check_key(&id).is_ok()
     }
 

@@ -40,13 +40,23 @@ async fn shoppers(app: &AppState, caller: &Caller, id: &str) -> Result<SessionId
     }
 }
 
+/// Frames read from storage at once.
+const PAGE: i64 = 500;
+
 /// The frames since `after`, with their seq.
-async fn frames_since(app: &AppState, id: SessionId, after: i64) -> Result<Vec<Value>> {
-    let frames = app.store.frames_after(id, after, 1000).await?;
-    Ok(frames
-        .into_iter()
-        .map(|f| numbered(f.seq, f.frame))
-        .collect())
+async fn frames_since(app: &AppState, id: SessionId, mut after: i64) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    loop {
+        let page = app.store.frames_after(id, after, PAGE).await?;
+        let full = page.len() as i64 == PAGE;
+        for f in page {
+            after = f.seq;
+            out.push(numbered(f.seq, f.frame));
+        }
+        if !full {
+            return Ok(out);
+        }
+    }
 }
 
 fn numbered(seq: i64, frame: Value) -> Value {
@@ -59,12 +69,11 @@ async fn view(app: &AppState, turn: &Turn) -> Result<Value> {
     let menu = (s.state == SessionState::Collecting)
         .then(|| menu::view(&turn.draft, &turn.policy, &turn.book()).to_json());
     let confirmation = if s.state == SessionState::AwaitingConfirmation {
-        let frames = app.store.frames_after(s.id, 0, 1000).await?;
-        frames
-            .into_iter()
-            .rev()
-            .find(|f| f.frame["type"] == "confirmation_required")
-            .map(|f| f.frame)
+        let latest = app
+            .store
+            .latest_frame(s.id, "confirmation_required")
+            .await?;
+        latest.map(|f| f.frame)
     } else {
         None
     };
@@ -109,6 +118,14 @@ pub async fn choose(
     RawJson(body): RawJson,
 ) -> Result<Json<Value>> {
     let id = shoppers(&app, &caller, &id).await?;
+    // The same per-session cap as the socket's: every POST may cost a model call.
+    if !app.limiter.allows(id) {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests on this session; slow down",
+        ));
+    }
     let text = std::str::from_utf8(&body)
         .map_err(|_| AppError::bad_request("malformed_json", "the body is not UTF-8"))?;
     let frame = ClientFrame::parse(text).map_err(frame_error)?;

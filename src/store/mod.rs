@@ -103,6 +103,8 @@ pub trait Store: Payments + Notifications + Send + Sync + 'static {
     /// Stored frames with a seq above `after`, oldest first.
     async fn frames_after(&self, id: SessionId, after: i64, limit: i64)
     -> Result<Vec<StoredFrame>>;
+    /// The newest stored frame of this `type`.
+    async fn latest_frame(&self, id: SessionId, kind: &str) -> Result<Option<StoredFrame>>;
     /// Keeps one language-model call for audit.
     async fn record_model_call(&self, call: &crate::understanding::audit::ModelCall) -> Result<()>;
     /// Sessions whose confirmation expired by `now`.

@@ -489,6 +489,18 @@ macro_rules! sql_store {
                 Ok(rows.into_iter().map(|(seq, frame)| StoredFrame { seq, frame: frame.0 }).collect())
             }
 
+            async fn latest_frame(&self, id: SessionId, kind: &str) -> Result<Option<StoredFrame>> {
+                let row: Option<(i64, Json<serde_json::Value>)> = sqlx::query_as(
+                    "SELECT seq, frame FROM session_frames WHERE session_id = $1 AND frame ->> 'type' = $2 \
+                     ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(id.to_string())
+                .bind(kind)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(seq, frame)| StoredFrame { seq, frame: frame.0 }))
+            }
+
             async fn expiring(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<SessionId>> {
                 let rows: Vec<String> = sqlx::query_scalar(
                     "SELECT id FROM sessions WHERE state = 'awaiting_confirmation' \

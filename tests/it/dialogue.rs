@@ -45,6 +45,7 @@ async fn an_english_refund_is_clarified_confirmed_and_consented(b: Backend) {
         [
             "opened",
             "clarification_needed",
+            "clarification_resolved",
             "confirmation_issued",
             "confirmed"
         ]
@@ -95,6 +96,31 @@ async fn the_last_of_two_recent_orders_is_asked_about(b: Backend) {
     let c = shopper.until("confirmation_required").await;
     assert_eq!(c["payload"]["action"]["order_id"], "1044");
     assert_eq!(c["payload"]["action"]["amount"]["value"], "30.00");
+}
+
+async fn useful_answers_do_not_count_toward_the_menu(b: Backend) {
+    let policy = json!({"refund": {"reason_required": true}, "max_clarifications": 2});
+    let (app, key) = shop(b, Some(policy)).await;
+    let s = app
+        .open_session(&key, json!({"user_id": "u1", "text": "hello"}))
+        .await;
+    let mut shopper = app.connect(&s).await;
+    assert_eq!(shopper.until("clarify").await["field"], "intent");
+    for (answer, next) in [("refund", "order"), ("1042", "amount"), ("full", "reason")] {
+        shopper.say(answer).await;
+        assert_eq!(
+            shopper.until("clarify").await["field"],
+            next,
+            "after {answer}"
+        );
+    }
+    shopper.say("it arrived broken").await;
+    let c = shopper.until("confirmation_required").await;
+    assert_eq!(c["payload"]["action"]["reason"], "it arrived broken");
+    assert!(!shopper.seen.iter().any(|f| f["type"] == "menu"));
+    let log = crate::fixtures::events(&app, &key, &s.id).await;
+    assert_eq!(count(&log, "clarification_needed"), 4);
+    assert_eq!(count(&log, "clarification_resolved"), 4);
 }
 
 async fn three_useless_answers_lead_to_the_menu(b: Backend) {
@@ -597,6 +623,7 @@ backend_tests!(
     a_chinese_refund_confirms_in_one_turn,
     the_last_of_two_recent_orders_is_asked_about,
     three_useless_answers_lead_to_the_menu,
+    useful_answers_do_not_count_toward_the_menu,
     prompt_injection_is_refused_by_policy,
     a_token_altered_by_one_cent_cancels_the_session,
     a_token_from_another_session_moves_nothing,

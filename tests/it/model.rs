@@ -126,9 +126,19 @@ async fn an_english_refund_through_the_model(b: Backend) {
         .find(|r| r["stream"] == true)
         .expect("a rephrasing");
     assert_eq!(phrase["temperature"], json!(0.7));
+    assert_eq!(phrase["stream_options"]["include_usage"], true);
     assert_eq!(
         count_rows(&app.db.url, "model_calls WHERE outcome = 'ok'").await,
         asked.len() as i64
+    );
+    assert_eq!(
+        count_rows(
+            &app.db.url,
+            "model_calls WHERE prompt_tokens > 0 AND completion_tokens > 0"
+        )
+        .await,
+        asked.len() as i64,
+        "every call, streamed or not, has its token counts"
     );
 }
 

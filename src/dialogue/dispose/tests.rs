@@ -155,6 +155,24 @@ fn the_last_order_is_resolved_by_the_server_and_two_close_orders_are_ambiguous()
 }
 
 #[test]
+fn a_fully_refunded_order_between_two_close_ones_keeps_them_ambiguous() {
+    let w = World::new(vec![
+        order("1044", "30.00", "0", 1),
+        order("1043", "12.00", "12.00", 3),
+        order("1042", "128.00", "0", 5),
+    ]);
+    let mut draft = Draft::default();
+    let d = w.say(&mut draft, "refund my last order, full amount");
+    let q = clarifies(d, Field::Order);
+    let ids: Vec<_> = q.candidates.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["1044", "1042"]);
+    assert_eq!(
+        w.say(&mut draft, "the second one"),
+        refund("1042", "128.00", None)
+    );
+}
+
+#[test]
 fn a_fully_refunded_order_is_not_the_last_order() {
     let w = World::new(vec![
         order("1043", "30.00", "30.00", 1),
@@ -312,4 +330,30 @@ fn candidates_are_picked_by_id_label_number_or_ordinal() {
     assert!(pick(&c, "3").is_none());
     assert!(pick(&c, "0").is_none());
     assert!(pick(&c, "whatever").is_none());
+}
+
+#[test]
+fn the_answer_to_the_reason_question_is_the_reason() {
+    let mut w = World::standard();
+    w.policy.refund.reason_required = true;
+    let mut draft = Draft::default();
+    let q = clarifies(
+        w.say(&mut draft, "refund order 1042 in full"),
+        Field::Reason,
+    );
+    assert!(q.candidates.is_empty());
+    assert_eq!(
+        w.say(&mut draft, "it arrived broken"),
+        refund("1042", "128.00", Some("it arrived broken"))
+    );
+
+    let mut draft = Draft::default();
+    clarifies(
+        w.say(&mut draft, "refund order 1042 in full"),
+        Field::Reason,
+    );
+    let d = w.say(&mut draft, "actually order 1041");
+    assert_eq!(draft.reason, None, "a message about the order is no reason");
+    assert_eq!(draft.order_id.as_ref().map(OrderId::as_str), Some("1041"));
+    clarifies(d, Field::Reason);
 }

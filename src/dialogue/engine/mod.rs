@@ -3,9 +3,10 @@
 
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
+use tracing::Instrument;
 
 use super::dispose::{self, Book, Decision, Question, t};
-use super::draft::Draft;
+use super::draft::{Draft, Field};
 use super::frames::{ClientFrame, FrameError, Numbered, ServerFrame};
 use super::menu;
 use crate::app::AppState;
@@ -109,6 +110,7 @@ pub(crate) async fn load_without_book(app: &AppState, id: SessionId) -> Result<T
 }
 
 /// Handles one client frame. Session frames go to every socket; the error is this caller's.
+#[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
 pub async fn handle(app: &AppState, id: SessionId, frame: ClientFrame) -> Result<(), FrameError> {
     let started = std::time::Instant::now();
     let kind = frame.kind();
@@ -133,6 +135,7 @@ async fn turn_for(app: &AppState, id: SessionId, frame: ClientFrame) -> Result<(
 }
 
 /// Greets a session the first time a client arrives, and reads the text it was opened with.
+#[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
 pub async fn start(app: &AppState, id: SessionId) -> Result<(), FrameError> {
     let _turn = app.hub.turn(id).await;
     let mut turn = load(app, id).await?;
@@ -210,8 +213,22 @@ async fn user_message(app: &AppState, turn: &mut Turn, text: &str) -> Result<(),
         contacts: &turn.contacts,
         now: crate::clock::now(),
     };
+    let asked = turn.draft.asking.as_ref().map(|a| a.field);
     let decision = dispose::dispose(&mut turn.draft, &extraction, text, &turn.policy, &book);
     let payload = json!({ "text": text, "extraction": extraction });
+    if turn.session.state == SessionState::Clarifying && resolves(&decision, asked) {
+        // A useful answer ends the round: only questions asked in vain count to the cap.
+        turn.session = commit(
+            app,
+            turn,
+            Event::ClarificationResolved,
+            Actor::Shopper,
+            payload.clone(),
+            vec![],
+            |c| c.change.clarifications = 0,
+        )
+        .await?;
+    }
     if turn.session.state == SessionState::AwaitingConfirmation
         && !matches!(decision, Decision::Answer(_))
     {
@@ -230,6 +247,16 @@ async fn user_message(app: &AppState, turn: &mut Turn, text: &str) -> Result<(),
     act(app, turn, decision, payload).await
 }
 
+/// Whether the decision moves past the question that was asked: a proposal, or a
+/// question about something else.
+fn resolves(decision: &Decision, asked: Option<Field>) -> bool {
+    match decision {
+        Decision::Propose { .. } => true,
+        Decision::Clarify(q) => Some(q.field) != asked,
+        _ => false,
+    }
+}
+
 fn context(turn: &Turn) -> Context {
     Context {
         session_id: turn.session.id.to_string(),
@@ -245,11 +272,12 @@ async fn phrased(app: &AppState, turn: &Turn, text: String) -> String {
     let id = turn.session.id;
     let relay = {
         let app = app.clone();
-        tokio::spawn(async move {
+        let pieces = async move {
             while let Some(piece) = rx.recv().await {
                 let _ = say(&app, id, vec![ServerFrame::AgentDelta { text: piece }]).await;
             }
-        })
+        };
+        tokio::spawn(pieces.in_current_span())
     };
     let said = app
         .understanding
@@ -509,6 +537,7 @@ async fn expire(app: &AppState, turn: &Turn) -> Result<(), FrameError> {
 }
 
 /// Expires `id` if it is still waiting on a confirmation that has run out.
+#[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
 pub async fn expire_if_due(app: &AppState, id: SessionId) -> Result<(), FrameError> {
     let _turn = app.hub.turn(id).await;
     let turn = load(app, id).await?;

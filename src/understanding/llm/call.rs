@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::EndpointConfig;
 use super::breaker::Breaker;
+use super::gate::FactGate;
 use super::transport::{HttpStatus, OneShot};
 use crate::secrets::Secret;
 use crate::understanding::audit::Outcome;
@@ -144,7 +145,7 @@ impl Endpoint {
         &self,
         request: &Value,
         text: &mut String,
-        deltas: &mpsc::Sender<String>,
+        deltas: (&mut FactGate, &mpsc::Sender<String>),
     ) -> Result<Usage, Failure> {
         let call = self.stream_into(request, text, deltas);
         match tokio::time::timeout(self.timeout, call).await {
@@ -157,7 +158,7 @@ impl Endpoint {
         &self,
         request: &Value,
         text: &mut String,
-        deltas: &mpsc::Sender<String>,
+        (gate, deltas): (&mut FactGate, &mpsc::Sender<String>),
     ) -> Result<Usage, OpenAIError> {
         let mut stream = self
             .client
@@ -175,7 +176,9 @@ impl Endpoint {
                 }
                 text.push_str(&piece);
                 // A listener that went away misses the pieces; the whole text is returned.
-                let _ = deltas.send(piece).await;
+                if let Some(shown) = gate.push(&piece) {
+                    let _ = deltas.send(shown).await;
+                }
             }
         }
         Ok(usage)

@@ -8,6 +8,7 @@
 
 mod breaker;
 mod call;
+mod gate;
 mod prompt;
 mod transport;
 
@@ -27,6 +28,7 @@ use tokio::time::Instant;
 
 use self::breaker::{Breaker, Permit};
 use self::call::{Endpoint, Failure, Usage};
+use self::gate::FactGate;
 use super::audit::{CallRecorder, ModelCall, Outcome, Purpose, cap};
 use super::{Context, Extraction, Phrase, Understanding, UnderstandingError};
 use crate::secrets::Secret;
@@ -283,9 +285,10 @@ impl LlmUnderstanding {
     async fn try_phrase(&self, call: PhraseCall<'_>, permit: Permit) -> Said {
         let attempt = Attempt::begin(call.ctx, call.endpoint, Purpose::Phrase, call.request);
         let mut text = String::new();
+        let mut gate = FactGate::new(&call.phrase.text);
         let result = call
             .endpoint
-            .stream(call.request, &mut text, call.deltas)
+            .stream(call.request, &mut text, (&mut gate, call.deltas))
             .await;
         let (said, outcome, usage, response) = match result {
             Ok(usage) => {
@@ -293,6 +296,9 @@ impl LlmUnderstanding {
                 // The model may only reword: if a number or a code changed, the server's own
                 // wording stands.
                 if prompt::keeps_facts(&call.phrase.text, &text) {
+                    if let Some(rest) = gate.finish() {
+                        let _ = call.deltas.send(rest).await;
+                    }
                     (Said::Text(text.clone()), Outcome::Ok, usage, text)
                 } else {
                     let own = call.phrase.text.clone();

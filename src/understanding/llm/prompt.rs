@@ -5,7 +5,8 @@ use std::sync::LazyLock;
 use async_openai::types::chat::{
     ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
     ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
-    CreateChatCompletionRequest, ResponseFormat, ResponseFormatJsonSchema,
+    ChatCompletionStreamOptions, CreateChatCompletionRequest, ResponseFormat,
+    ResponseFormatJsonSchema,
 };
 use serde_json::{Map, Value, json};
 
@@ -96,6 +97,11 @@ pub fn phrase_request(model: &str, ctx: &Context, phrase: &Phrase) -> Value {
             user_message(data.to_string()),
         ],
         stream: Some(true),
+        // Without it OpenAI-style servers report no token counts for a stream.
+        stream_options: Some(ChatCompletionStreamOptions {
+            include_usage: Some(true),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     with_temperature(request, PHRASE_TEMPERATURE)
@@ -123,14 +129,17 @@ pub fn unreadable() -> Extraction {
 }
 
 /// Whether a rephrasing kept the facts: not empty, the same numbers (as many times each),
-/// and every three-letter capital code (a currency) of the original still there.
+/// and the same three-letter capital codes (currencies), none lost and none added.
 pub fn keeps_facts(original: &str, said: &str) -> bool {
     let mut before = numbers(original);
     let mut after = numbers(said);
     before.sort_unstable();
     after.sort_unstable();
-    let codes = codes(said);
-    !said.trim().is_empty() && before == after && codes_of(original).all(|c| codes.contains(&c))
+    let (theirs, ours) = (codes(said), codes(original));
+    !said.trim().is_empty()
+        && before == after
+        && ours.iter().all(|c| theirs.contains(c))
+        && theirs.iter().all(|c| ours.contains(c))
 }
 
 fn system_message(text: String) -> ChatCompletionRequestMessage {
@@ -220,7 +229,7 @@ fn each_item(value: &Value) -> Value {
 }
 
 /// Runs of digits, with a decimal point between digits kept inside.
-fn numbers(text: &str) -> Vec<String> {
+pub(super) fn numbers(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut found = Vec::new();
     let mut current = String::new();
@@ -245,7 +254,7 @@ fn codes_of(text: &str) -> impl Iterator<Item = &str> {
         .filter(|w| w.len() == 3 && w.bytes().all(|b| b.is_ascii_uppercase()))
 }
 
-fn codes(text: &str) -> Vec<&str> {
+pub(super) fn codes(text: &str) -> Vec<&str> {
     codes_of(text).collect()
 }
 

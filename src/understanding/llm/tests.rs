@@ -441,18 +441,28 @@ async fn phrase_streams_deltas_in_order_and_returns_the_whole_text() {
 
 #[tokio::test]
 async fn a_rephrasing_that_changes_a_number_gives_way_to_the_servers_wording() {
-    let model =
-        ScriptedModel::queue(vec![Reply::Stream(vec!["Refunding 182.00 CNY.".into()])]).await;
+    let pieces = vec![
+        "Refunding 1".into(),
+        "82.00 CNY, ".into(),
+        "approved.".into(),
+    ];
+    let model = ScriptedModel::queue(vec![Reply::Stream(pieces)]).await;
     let (llm, recorder) = start(one(&model));
-    let (tx, _rx) = mpsc::channel(16);
+    let (tx, mut rx) = mpsc::channel(16);
     let phrase = Phrase {
         text: "Refunding 128.00 CNY.".into(),
     };
 
     let said = llm.phrase(&ctx(vec![]), &phrase, &tx).await.unwrap();
+    drop(tx);
 
     assert_eq!(said, phrase.text);
     assert_eq!(recorder.calls()[0].outcome, Outcome::InvalidOutput);
+    let mut streamed = String::new();
+    while let Some(piece) = rx.recv().await {
+        streamed.push_str(&piece);
+    }
+    assert_eq!(streamed, "Refunding ", "the changed number never streamed");
 }
 
 #[tokio::test]
@@ -615,7 +625,7 @@ fn request_complete(seen: &[u8]) -> bool {
 async fn a_stream_that_breaks_after_speaking_is_not_continued_by_another_endpoint() {
     let second = ScriptedModel::queue(vec![Reply::Stream(vec!["Done.".into()])]).await;
     let mut broken = endpoint("a", &second, KEY_A, 5_000);
-    broken.base_url = breaks_off_after("Do").await;
+    broken.base_url = breaks_off_after("All ").await;
     let (llm, recorder) = start(config(vec![broken, endpoint("b", &second, KEY_B, 5_000)]));
     let (tx, mut rx) = mpsc::channel(16);
     let phrase = Phrase {
@@ -625,7 +635,7 @@ async fn a_stream_that_breaks_after_speaking_is_not_continued_by_another_endpoin
     let said = llm.phrase(&ctx(vec![]), &phrase, &tx).await;
 
     assert_eq!(said, Err(UnderstandingError::Unavailable));
-    assert_eq!(drain(&mut rx), ["Do"]);
+    assert_eq!(drain(&mut rx), ["All "]);
     assert!(
         second.requests().is_empty(),
         "no second voice after the first spoke"
@@ -638,6 +648,6 @@ async fn a_stream_that_breaks_after_speaking_is_not_continued_by_another_endpoin
             .response
             .as_deref()
             .unwrap()
-            .ends_with("after it had said: Do")
+            .ends_with("after it had said: All ")
     );
 }
