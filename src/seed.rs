@@ -49,6 +49,14 @@ pub async fn demo(app: &AppState) -> anyhow::Result<Option<Secret<Credentials>>>
             "Green tea sampler",
             TimeDelta::days(30),
         ),
+        // Above the default review_above (500.00): its refund waits for an operator.
+        (
+            "1036",
+            "880.00",
+            "0.00",
+            "Rosewood tea cabinet",
+            TimeDelta::days(40),
+        ),
     ];
     for (order_id, amount, refunded, description, age) in orders {
         let order = Order {

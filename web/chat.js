@@ -6,7 +6,7 @@
 
 import {
   $, el, t, tagLanguage, translatePage, api, sessionFromAddress, confirmationCard,
-  answerBlock, Timeline, TERMINAL, OPEN, stickToBottom,
+  answerBlock, Timeline, TERMINAL, OPEN, stickToBottom, keepFocus,
 } from "./common.js";
 
 const BACKOFF_FIRST_MS = 500;
@@ -86,6 +86,7 @@ function showNotice(text) {
 function activate(block) {
   if (chat.block && chat.block !== block) chat.block.setEnabled(false);
   chat.block = block;
+  keepFocus(block.node);
 }
 
 function send(frame) {
@@ -143,6 +144,11 @@ function watchGap() {
 }
 
 function apply(frame) {
+  // Whatever follows a stream of pieces says it in full: a message, a question, a card.
+  if (frame.type !== "agent_delta") {
+    ui.streaming.textContent = "";
+    ui.streaming.hidden = true;
+  }
   switch (frame.type) {
     case "agent_delta":
       ui.streaming.textContent += frame.text;
@@ -150,8 +156,6 @@ function apply(frame) {
       follow();
       break;
     case "agent_message":
-      ui.streaming.textContent = "";
-      ui.streaming.hidden = true;
       say("agent", frame.text, frame.seq);
       break;
     case "clarify": {
@@ -192,7 +196,10 @@ function apply(frame) {
       });
       chat.card = card;
       append(card.node, frame.seq);
-      activate({ setEnabled: (on) => !on && card.state === "open" && card.set("replaced") });
+      activate({
+        node: card.node.querySelector(".summary"),
+        setEnabled: (on) => !on && card.state === "open" && card.set("replaced"),
+      });
       break;
     }
     case "status":

@@ -25,6 +25,19 @@ export function el(tag, attrs = {}, ...children) {
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
+/**
+ * Moves focus into `container` (its first usable control, else the container itself) when
+ * the control that had focus went away: disabled by an answer, or replaced. Focus the
+ * user placed elsewhere, such as the message box, stays where it is.
+ */
+export function keepFocus(container) {
+  const active = document.activeElement;
+  const lost = !active || active === document.body || active.disabled || !active.isConnected;
+  if (!lost || !container) return;
+  const control = container.querySelector("button:not(:disabled), input:not(:disabled)");
+  (control || container).focus();
+}
+
 const HAN = /\p{Script=Han}/u;
 
 /** Marks text written in Chinese so it gets Chinese fonts and is read out correctly. */
@@ -396,10 +409,16 @@ export function confirmationCard(frame, { onConfirm, onCancel, onExpire }) {
       ? [t("contact"), action.contact_id]
       : [t("order"), action.order_id];
 
-  const summary = el("p", { class: "summary", id: `${id}-summary`, text: payload.summary });
+  // Focusable, so focus lands on what is being agreed to rather than on Confirm itself.
+  const summary = el("p", {
+    class: "summary",
+    id: `${id}-summary`,
+    tabindex: "-1",
+    text: payload.summary,
+  });
   tagLanguage(summary, payload.summary);
   const countdown = el("p", { class: "countdown", role: "timer", "aria-atomic": "true" });
-  const note = el("p", { class: "card-note", "aria-live": "polite" });
+  const note = el("p", { class: "card-note", "aria-live": "polite", tabindex: "-1" });
   const confirmButton = el("button", {
     type: "button",
     class: "primary",
@@ -467,6 +486,8 @@ export function confirmationCard(frame, { onConfirm, onCancel, onExpire }) {
       expired: t("expired"),
     };
     note.textContent = notes[next] || "";
+    // A pressed Confirm or Cancel is disabled now; the note says what became of it.
+    if (!live || next === "sending") keepFocus(note);
     if (next === "expired") countdown.textContent = t("expired");
     else if (!live) countdown.textContent = "";
   }

@@ -4,7 +4,7 @@
 
 import {
   $, el, t, tagLanguage, translatePage, api, sessionFromAddress, confirmationCard,
-  answerBlock, Timeline, TERMINAL, OPEN, stickToBottom,
+  answerBlock, Timeline, TERMINAL, OPEN, stickToBottom, keepFocus,
 } from "./common.js";
 
 const POLL_FIRST_MS = 1000;
@@ -132,6 +132,7 @@ function draw(view) {
       });
       page.card = card;
       ui.current.replaceChildren(card.node);
+      keepFocus(card.node.querySelector(".summary"));
     }
     return;
   }
@@ -146,6 +147,7 @@ function draw(view) {
     });
     page.block = block;
     ui.current.replaceChildren(block.node);
+    keepFocus(block.node);
     return;
   }
   page.block = null;
@@ -153,6 +155,7 @@ function draw(view) {
     ? t(`final_${view.state}`)
     : OPEN.has(view.state) ? "" : t("waiting_after_confirm");
   ui.current.replaceChildren(closing ? el("p", { class: "msg agent final", text: closing }) : "");
+  keepFocus(ui.current);
   ui.restart.hidden = !TERMINAL.has(view.state);
 }
 

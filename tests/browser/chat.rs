@@ -184,3 +184,43 @@ async fn a_session_handed_to_the_page_counts_down_and_expires() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_question_is_said_once_and_the_stream_cleared() {
+    let server = Server::with_demo_and_model().await;
+    let server = &server;
+    in_browser("chat_streamed_question", server, PHONE, |page| async move {
+        page.goto("/").await?;
+        page.find(".connection[data-conn=online]").await?;
+        // No order number: the model's reading leaves the order open, and the question
+        // about it is streamed in pieces before the clarify frame says it whole.
+        page.type_into("#text", "refund my teapot please\u{E007}")
+            .await?;
+        page.find("#log button.choice[data-id='1042']").await?;
+        let hidden = "return document.querySelector('#streaming').hidden \
+                      && document.querySelector('#streaming').textContent === ''";
+        assert_eq!(
+            page.js(hidden, vec![]).await?,
+            true,
+            "the stream was cleared"
+        );
+        let said = page.texts("#log").await?.concat();
+        assert_eq!(
+            said.matches("Which order do you mean?").count(),
+            1,
+            "{said}"
+        );
+        let id = countersign::domain::SessionId::parse(&page.session_id().await?)?;
+        let frames = server.state.store.frames_after(id, 0, 100).await?;
+        assert!(
+            frames.iter().any(|f| f.frame["type"] == "agent_delta"),
+            "the question was streamed"
+        );
+
+        page.click("#log button.choice[data-id='1042']").await?;
+        page.find(".confirmation[data-state=open]").await?;
+        assert_eq!(page.js(hidden, vec![]).await?, true);
+        Ok(())
+    })
+    .await;
+}

@@ -39,22 +39,42 @@ pub struct Server {
     pub demo_key: Option<String>,
     pub http: reqwest::Client,
     _dir: TempDir,
+    _model: Option<countersign::understanding::scripted::ScriptedModel>,
 }
 
 impl Server {
     /// The server with the demo merchant, its shopper, orders and contacts.
     pub async fn with_demo() -> Server {
-        Server::start(true).await
+        Server::start(true, None).await
+    }
+
+    /// The demo, understood by the load generator's scripted model on loopback: it reads
+    /// every message as a full refund of the order number in it, and streams its
+    /// rewordings in two pieces.
+    pub async fn with_demo_and_model() -> Server {
+        let model = countersign::load::model::start().await;
+        Server::start(true, Some(model)).await
     }
 
     /// The server without any merchant: the demo endpoint answers 404.
     pub async fn without_demo() -> Server {
-        Server::start(false).await
+        Server::start(false, None).await
     }
 
-    async fn start(seed: bool) -> Server {
+    async fn start(
+        seed: bool,
+        model: Option<countersign::understanding::scripted::ScriptedModel>,
+    ) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        let llm = model.as_ref().map(|m| {
+            let endpoint = json!({"name": "scripted", "base_url": m.url(), "model": "scripted"});
+            countersign::understanding::llm::LlmConfig {
+                endpoints: vec![serde_json::from_value(endpoint).expect("an endpoint")],
+                ..Default::default()
+            }
+        });
         let config = Config {
+            llm,
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: format!("sqlite://{}", dir.path().join("e2e.db").display()),
             master_key: Some(Secret::new(MasterKey::generate().to_text())),
@@ -83,6 +103,7 @@ impl Server {
             demo_key,
             http: reqwest::Client::new(),
             _dir: dir,
+            _model: model,
         }
     }
 
