@@ -70,6 +70,7 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let scenario = cli.scenario.name();
     match run(cli).await {
         Ok(summary) => {
             println!("{}", summary.line());
@@ -81,7 +82,19 @@ async fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("countersign-load: {e:#}");
+            // A run that could not finish still ends with its line, for scripts.
+            println!("{}", Summary::new(scenario).with("ok", false).line());
             ExitCode::FAILURE
+        }
+    }
+}
+
+impl Scenario {
+    fn name(&self) -> &'static str {
+        match self {
+            Scenario::Flows { .. } => "flows",
+            Scenario::Webhooks { .. } => "webhooks",
+            Scenario::Idle { .. } => "idle",
         }
     }
 }

@@ -120,7 +120,10 @@ impl Socket {
             s.id,
             s.token
         );
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+        let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
+        let (ws, _) = tokio::time::timeout(PATIENCE, connect)
+            .await
+            .map_err(|_| anyhow!("no WebSocket handshake within {PATIENCE:?}"))??;
         Ok(Socket { ws })
     }
 

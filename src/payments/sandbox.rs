@@ -120,7 +120,12 @@ impl Sandbox {
         let result = match self.post(&p).await {
             Ok(()) => self.store.sandbox_delivered(&p.idempotency_key, now).await,
             Err(e) => {
-                tracing::warn!(error = %e, key = %p.idempotency_key, "sandbox webhook not accepted; will resend");
+                tracing::warn!(
+                    session_id = %p.session_id,
+                    error = %e,
+                    key = %p.idempotency_key,
+                    "sandbox webhook not accepted; will resend"
+                );
                 self.store
                     .sandbox_postpone(&p.idempotency_key, now + TimeDelta::seconds(1))
                     .await
