@@ -225,7 +225,8 @@ async fn malformed_output_is_retried_once(b: Backend) {
 
 async fn what_the_model_invents_is_refused(b: Backend) {
     let m = ScriptedModel::start(model(|text| {
-        if text.contains("7777") {
+        if text.contains("teapot") {
+            // An order number the shopper never said and the merchant never had.
             extraction("refund", Some("7777"), Some(json!({"kind": "full"})), None)
         } else if text.contains("99999") {
             extraction(
@@ -246,7 +247,7 @@ async fn what_the_model_invents_is_refused(b: Backend) {
     .await;
     let (app, key) = with_models(b, &[&m]).await;
     let s = app
-        .open_session(&key, json!({"user_id": "u1", "text": "refund order 7777"}))
+        .open_session(&key, json!({"user_id": "u1", "text": "refund my teapot"}))
         .await;
     let mut shopper = app.connect(&s).await;
     let q = shopper.until("clarify").await;
