@@ -135,10 +135,12 @@ pub async fn choose(
         ));
     }
     engine::start(&app, id).await.map_err(frame_error)?;
-    let before = engine::load(&app, id)
-        .await
-        .map_err(frame_error)?
-        .session
+    let not_found = || AppError::not_found("session");
+    let before = app
+        .store
+        .session(id)
+        .await?
+        .ok_or_else(not_found)?
         .frame_seq;
     engine::handle(&app, id, frame).await.map_err(frame_error)?;
     let turn = engine::load(&app, id).await.map_err(frame_error)?;

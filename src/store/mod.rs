@@ -142,13 +142,14 @@ pub trait Notifications: Send + Sync {
     }
 }
 
-/// Reads `"<session> <first> <last>"`.
-pub(crate) fn parse_announcement(payload: &str) -> Option<Announcement> {
+/// Reads `"<session> <first> <last> <origin>"`: the announcement and the store it came from.
+pub(crate) fn parse_announcement(payload: &str) -> Option<(Announcement, &str)> {
     let mut parts = payload.split(' ');
     let id = SessionId::parse(parts.next()?).ok()?;
     let first = parts.next()?.parse().ok()?;
     let last = parts.next()?.parse().ok()?;
-    Some((id, first, last))
+    let origin = parts.next().unwrap_or_default();
+    Some(((id, first, last), origin))
 }
 
 /// Opens the store `url` names (`postgres://…` or `sqlite://…`) and migrates it.
@@ -163,4 +164,20 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
         };
     store.migrate().await?;
     Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_announcement_names_its_frames_and_the_store_that_wrote_them() {
+        let id = SessionId::new();
+        let payload = format!("{id} 3 5 abc");
+        let ((session, first, last), origin) = parse_announcement(&payload).unwrap();
+        assert_eq!((session, first, last, origin), (id, 3, 5, "abc"));
+        assert_eq!(parse_announcement(&format!("{id} 3 5")).unwrap().1, "");
+        assert!(parse_announcement("not-a-session 3 5 abc").is_none());
+        assert!(parse_announcement(&format!("{id} x 5 abc")).is_none());
+    }
 }

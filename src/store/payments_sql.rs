@@ -64,7 +64,7 @@ macro_rules! payments_sql {
                     return Ok(false);
                 }
                 if let Some((id, expected, commit)) = then {
-                    apply_in(&mut tx, id, expected, commit).await?;
+                    apply_in(&mut tx, self.origin(), id, expected, commit).await?;
                 }
                 tx.commit().await?;
                 Ok(true)

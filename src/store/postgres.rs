@@ -8,6 +8,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub struct PgStore {
     pool: PgPool,
+    /// Names this store in its frame announcements, so it can skip its own: this instance
+    /// already handed those frames to its sockets.
+    origin: String,
 }
 
 impl PgStore {
@@ -20,7 +23,12 @@ impl PgStore {
             .max_connections(max_connections)
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool })
+        let origin = uuid::Uuid::new_v4().simple().to_string();
+        Ok(PgStore { pool, origin })
+    }
+
+    fn origin(&self) -> &str {
+        &self.origin
     }
 
     fn migrator() -> &'static Migrator {
@@ -39,7 +47,8 @@ super::sql::sql_store!(
     sqlx::Postgres,
     "postgres",
     row_lock = " FOR UPDATE",
-    notify = "SELECT pg_notify('countersign_frames', $1)"
+    // Completed with the announcement's payload, after the frames' INSERT in one statement.
+    notify = "SELECT pg_notify('countersign_frames', "
 );
 
 /// Frames committed by any instance, announced on `countersign_frames` at commit.
@@ -48,16 +57,21 @@ impl Notifications for PgStore {
     async fn frame_feed(&self) -> Result<Option<FrameFeed>> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
         listener.listen(super::FRAMES_CHANNEL).await?;
-        let feed = futures_util::stream::unfold(listener, |mut l| async move {
-            loop {
-                match l.recv().await {
-                    Ok(n) => match super::parse_announcement(n.payload()) {
-                        Some(a) => return Some((a, l)),
-                        None => continue,
-                    },
-                    Err(e) => {
-                        tracing::warn!(error = %e, "frame notifications interrupted; reconnecting");
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let own = self.origin.clone();
+        let feed = futures_util::stream::unfold(listener, move |mut l| {
+            let own = own.clone();
+            async move {
+                loop {
+                    match l.recv().await {
+                        Ok(n) => match super::parse_announcement(n.payload()) {
+                            Some((_, origin)) if origin == own => continue,
+                            Some((a, _)) => return Some((a, l)),
+                            None => continue,
+                        },
+                        Err(e) => {
+                            tracing::warn!(error = %e, "frame notifications interrupted; reconnecting");
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
                     }
                 }
             }

@@ -438,7 +438,7 @@ macro_rules! sql_store {
 
             async fn apply(&self, id: SessionId, expected: i64, commit: &Commit) -> Result<Session> {
                 let mut tx = self.write_tx().await?;
-                let session = apply_in(&mut tx, id, expected, commit).await?;
+                let session = apply_in(&mut tx, self.origin(), id, expected, commit).await?;
                 tx.commit().await?;
                 Ok(session)
             }
@@ -450,7 +450,7 @@ macro_rules! sql_store {
 
             async fn append_frames(&self, id: SessionId, frames: &[serde_json::Value]) -> Result<i64> {
                 let mut tx = self.write_tx().await?;
-                let last = insert_frames(&mut tx, id, frames, crate::clock::now()).await?;
+                let last = insert_frames(&mut tx, self.origin(), id, frames, crate::clock::now()).await?;
                 tx.commit().await?;
                 Ok(last)
             }
@@ -555,6 +555,7 @@ macro_rules! sql_store {
         /// Numbers `frames` after the session's last frame and stores them; returns the last seq.
         async fn insert_frames(
             tx: &mut sqlx::Transaction<'_, $db>,
+            origin: &str,
             id: SessionId,
             frames: &[serde_json::Value],
             at: DateTime<Utc>,
@@ -567,13 +568,15 @@ macro_rules! sql_store {
             .fetch_optional(&mut **tx)
             .await?
             .ok_or(StoreError::NotFound)?;
-            store_frames(tx, id, last - frames.len() as i64 + 1, frames, at).await?;
+            store_frames(tx, origin, id, last - frames.len() as i64 + 1, frames, at).await?;
             Ok(last)
         }
 
-        /// Stores `frames` numbered from `first`, and announces them to other instances.
+        /// Stores `frames` numbered from `first`, and announces them to other instances as
+        /// coming from `origin` (this store).
         async fn store_frames(
             tx: &mut sqlx::Transaction<'_, $db>,
+            origin: &str,
             id: SessionId,
             first: i64,
             frames: &[serde_json::Value],
@@ -583,24 +586,29 @@ macro_rules! sql_store {
                 return Ok(());
             }
             let last = first + frames.len() as i64 - 1;
-            if !$notify.is_empty() {
-                sqlx::query($notify).bind(format!("{id} {first} {last}")).execute(&mut **tx).await?;
-            }
-            // One statement for all of them: a turn often writes several frames.
-            let mut insert = sqlx::QueryBuilder::<$db>::new("INSERT INTO session_frames (session_id, seq, frame, at) ");
-            insert.push_values(frames.iter().enumerate(), |mut row, (i, frame)| {
+            // One statement for all of them, and the announcement with it where there is
+            // one: a turn often writes several frames.
+            let announce = !$notify.is_empty();
+            let insert = "INSERT INTO session_frames (session_id, seq, frame, at) ";
+            let mut sql = sqlx::QueryBuilder::<$db>::new(if announce { "WITH stored AS (" } else { "" });
+            sql.push(insert);
+            sql.push_values(frames.iter().enumerate(), |mut row, (i, frame)| {
                 row.push_bind(id.to_string())
                     .push_bind(first + i as i64)
                     .push_bind(Json(frame))
                     .push_bind(at);
             });
-            insert.build().execute(&mut **tx).await?;
+            if announce {
+                sql.push(") ").push($notify).push_bind(format!("{id} {first} {last} {origin}")).push(")");
+            }
+            sql.build().execute(&mut **tx).await?;
             Ok(())
         }
 
         /// The body of `apply`, for callers that already hold a transaction.
         async fn apply_in(
             tx: &mut sqlx::Transaction<'_, $db>,
+            origin: &str,
             id: SessionId,
             expected: i64,
             commit: &Commit,
@@ -641,7 +649,7 @@ macro_rules! sql_store {
             let session = session_row(&row)?;
             insert_transition(tx, id, expected, c.state.as_str(), &commit.event, c.at).await?;
             let first = session.frame_seq - commit.frames.len() as i64 + 1;
-            store_frames(tx, id, first, &commit.frames, c.at).await?;
+            store_frames(tx, origin, id, first, &commit.frames, c.at).await?;
             if let Some(sub) = &commit.submission {
                 insert_submission(tx, sub).await?;
             }

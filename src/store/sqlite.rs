@@ -27,6 +27,11 @@ impl SqliteStore {
         Ok(SqliteStore { pool })
     }
 
+    /// Nothing is announced from an embedded database.
+    fn origin(&self) -> &str {
+        ""
+    }
+
     fn migrator() -> &'static Migrator {
         static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
         &MIGRATOR

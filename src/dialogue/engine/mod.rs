@@ -69,6 +69,12 @@ fn store_error(e: StoreError) -> FrameError {
 
 pub(crate) async fn load(app: &AppState, id: SessionId) -> Result<Turn, FrameError> {
     let mut turn = load_without_book(app, id).await?;
+    open_book(app, &mut turn).await?;
+    Ok(turn)
+}
+
+/// Reads the shopper's orders and contacts into `turn`.
+async fn open_book(app: &AppState, turn: &mut Turn) -> Result<(), FrameError> {
     turn.orders = app
         .store
         .orders_for_user(&turn.merchant.id, &turn.session.user_id, BOOK_ORDERS)
@@ -79,11 +85,11 @@ pub(crate) async fn load(app: &AppState, id: SessionId) -> Result<Turn, FrameErr
         .contacts_for_user(&turn.merchant.id, &turn.session.user_id)
         .await
         .map_err(store_error)?;
-    Ok(turn)
+    Ok(())
 }
 
 /// The session, its merchant and policy, with an empty book: for turns that never consult
-/// the shopper's orders or contacts (settlement, review decisions, provider refusals).
+/// the shopper's orders or contacts (consent, risk, settlement, review decisions).
 pub(crate) async fn load_without_book(app: &AppState, id: SessionId) -> Result<Turn, FrameError> {
     let session = app
         .store
@@ -121,8 +127,17 @@ pub async fn handle(app: &AppState, id: SessionId, frame: ClientFrame) -> Result
 }
 
 async fn turn_for(app: &AppState, id: SessionId, frame: ClientFrame) -> Result<(), FrameError> {
+    if matches!(frame, ClientFrame::Resume { .. } | ClientFrame::Ping) {
+        return Ok(());
+    }
     let _turn = app.hub.turn(id).await;
-    let mut turn = load(app, id).await?;
+    let mut turn = load_without_book(app, id).await?;
+    if matches!(
+        frame,
+        ClientFrame::UserMessage { .. } | ClientFrame::MenuSelect { .. }
+    ) {
+        open_book(app, &mut turn).await?;
+    }
     match frame {
         ClientFrame::UserMessage { text } => user_message(app, &mut turn, &text).await,
         ClientFrame::Confirm { token } => confirm(app, &mut turn, &token).await,
@@ -138,7 +153,7 @@ async fn turn_for(app: &AppState, id: SessionId, frame: ClientFrame) -> Result<(
 #[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
 pub async fn start(app: &AppState, id: SessionId) -> Result<(), FrameError> {
     let _turn = app.hub.turn(id).await;
-    let mut turn = load(app, id).await?;
+    let mut turn = load_without_book(app, id).await?;
     if turn.session.frame_seq > 0 || turn.session.state.is_terminal() {
         return Ok(());
     }
@@ -149,6 +164,9 @@ pub async fn start(app: &AppState, id: SessionId) -> Result<(), FrameError> {
         .map(str::to_owned);
     if let Some(text) = &opening {
         turn.draft.lang = Lang::of(text);
+    }
+    if opening.is_some() || turn.session.mode == Mode::Menu {
+        open_book(app, &mut turn).await?;
     }
     let lang = turn.draft.lang;
     let mut frames = vec![ServerFrame::agent(t(
@@ -540,7 +558,7 @@ async fn expire(app: &AppState, turn: &Turn) -> Result<(), FrameError> {
 #[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
 pub async fn expire_if_due(app: &AppState, id: SessionId) -> Result<(), FrameError> {
     let _turn = app.hub.turn(id).await;
-    let turn = load(app, id).await?;
+    let turn = load_without_book(app, id).await?;
     let due = turn
         .session
         .confirmation_expires_at

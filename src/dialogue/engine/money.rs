@@ -46,11 +46,11 @@ async fn risk_input(app: &AppState, turn: &Turn) -> Result<RiskInput, FrameError
         Action::Transfer { .. } => None,
     };
     let contact = match &action {
-        Action::Transfer { contact_id, .. } => turn
-            .contacts
-            .iter()
-            .find(|c| &c.contact_id == contact_id)
-            .cloned(),
+        Action::Transfer { contact_id, .. } => app
+            .store
+            .contact(&s.merchant_id, contact_id)
+            .await
+            .map_err(store_error)?,
         Action::Refund { .. } => None,
     };
     Ok(RiskInput {
@@ -93,7 +93,7 @@ fn outcome_frames(lang: Lang, to: SessionState) -> Vec<ServerFrame> {
 pub async fn assess(app: &AppState, id: SessionId) -> Result<(), FrameError> {
     let _turn = app.hub.turn(id).await;
     for _ in 0..3 {
-        let turn = load(app, id).await?;
+        let turn = load_without_book(app, id).await?;
         if turn.session.state != SessionState::PendingRiskCheck {
             return Ok(());
         }
