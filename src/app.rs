@@ -181,7 +181,7 @@ impl CallRecorder for StoreRecorder {
         let (endpoint, outcome) = (call.endpoint.clone(), call.outcome.as_str());
         metrics::counter!(crate::metrics::MODEL_CALLS, "endpoint" => endpoint.clone(), "outcome" => outcome).increment(1);
         let seconds = call.latency_ms as f64 / 1000.0;
-        metrics::histogram!(crate::metrics::MODEL_CALL_SECONDS, "endpoint" => endpoint)
+        metrics::histogram!(crate::metrics::MODEL_CALL_SECONDS, "endpoint" => endpoint, "outcome" => outcome)
             .record(seconds);
         if let Err(e) = self.0.record_model_call(&call).await {
             tracing::error!(error = %e, session_id = %call.session_id, "could not record a model call");

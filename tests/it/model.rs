@@ -183,6 +183,20 @@ async fn rate_limited_models_switch_to_the_menu_with_one_call_each(b: Backend) {
         count_rows(&app.db.url, "model_calls WHERE outcome = 'rate_limited'").await,
         2
     );
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    for endpoint in ["m0", "m1"] {
+        for series in [
+            format!(
+                "countersign_model_calls_total{{endpoint=\"{endpoint}\",outcome=\"rate_limited\"}} 1"
+            ),
+            format!(
+                "countersign_model_call_seconds_count{{endpoint=\"{endpoint}\",outcome=\"rate_limited\"}} 1"
+            ),
+        ] {
+            assert!(metrics.contains(&series), "missing {series} in\n{metrics}");
+        }
+    }
     assert_eq!(count(&events(&app, &key, &s.id).await, "menu_fallback"), 1);
 }
 
