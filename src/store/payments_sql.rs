@@ -74,7 +74,7 @@ macro_rules! payments_sql {
                 let row = sqlx::query("SELECT 1 FROM webhook_inbox WHERE merchant_id = $1 AND event_id = $2")
                     .bind(merchant.as_str())
                     .bind(event_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.reads())
                     .await?;
                 Ok(row.is_some())
             }
@@ -135,13 +135,13 @@ macro_rules! payments_sql {
 
             async fn submission_for_session(&self, id: SessionId) -> Result<Option<Submission>> {
                 let sql = format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE session_id = $1");
-                let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
+                let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(self.reads()).await?;
                 row.as_ref().map(submission_row).transpose()
             }
 
             async fn submission_by_key(&self, key: &str) -> Result<Option<Submission>> {
                 let sql = format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE idempotency_key = $1");
-                let row = sqlx::query(&sql).bind(key).fetch_optional(&self.pool).await?;
+                let row = sqlx::query(&sql).bind(key).fetch_optional(self.reads()).await?;
                 row.as_ref().map(submission_row).transpose()
             }
 
@@ -177,12 +177,12 @@ macro_rules! payments_sql {
                     .bind(merchant.as_str())
                     .bind(shopper_since)
                     .bind(user.as_str())
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.reads())
                     .await?;
                 let merchant_recent: i64 = sqlx::query_scalar(&merchant_sql)
                     .bind(merchant.as_str())
                     .bind(merchant_since)
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.reads())
                     .await?;
                 let earlier: Vec<Option<String>> = sqlx::query_scalar(
                     "SELECT device FROM sessions WHERE merchant_id = $1 AND user_id = $2 AND id <> $3 LIMIT 200",
@@ -190,7 +190,7 @@ macro_rules! payments_sql {
                 .bind(merchant.as_str())
                 .bind(user.as_str())
                 .bind(session.to_string())
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads())
                 .await?;
                 let device_known = device.is_some_and(|d| earlier.iter().any(|e| e.as_deref() == Some(d)));
                 Ok(RiskStats { shopper_recent, merchant_recent, device_known, returning: !earlier.is_empty() })

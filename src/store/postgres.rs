@@ -31,6 +31,11 @@ impl PgStore {
         &self.origin
     }
 
+    /// Postgres runs reads and writes side by side on one pool.
+    fn reads(&self) -> &PgPool {
+        &self.pool
+    }
+
     fn migrator() -> &'static Migrator {
         static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
         &MIGRATOR

@@ -292,13 +292,13 @@ macro_rules! sql_store {
 
             async fn merchant(&self, id: &MerchantId) -> Result<Option<Merchant>> {
                 let sql = format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE id = $1");
-                let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&self.pool).await?;
+                let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(self.reads()).await?;
                 row.as_ref().map(merchant_row).transpose()
             }
 
             async fn merchant_by_key_hash(&self, hash: &str) -> Result<Option<Merchant>> {
                 let sql = format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE api_key_hash = $1");
-                let row = sqlx::query(&sql).bind(hash).fetch_optional(&self.pool).await?;
+                let row = sqlx::query(&sql).bind(hash).fetch_optional(self.reads()).await?;
                 row.as_ref().map(merchant_row).transpose()
             }
 
@@ -339,7 +339,7 @@ macro_rules! sql_store {
                 let row = sqlx::query(&sql)
                     .bind(merchant.as_str())
                     .bind(id.as_str())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.reads())
                     .await?;
                 row.as_ref().map(order_row).transpose()
             }
@@ -353,7 +353,7 @@ macro_rules! sql_store {
                     .bind(merchant.as_str())
                     .bind(user.as_str())
                     .bind(limit)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.reads())
                     .await?;
                 rows.iter().map(order_row).collect()
             }
@@ -387,7 +387,7 @@ macro_rules! sql_store {
                 let row = sqlx::query(&sql)
                     .bind(merchant.as_str())
                     .bind(id.as_str())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.reads())
                     .await?;
                 row.as_ref().map(contact_row).transpose()
             }
@@ -399,7 +399,7 @@ macro_rules! sql_store {
                 let rows = sqlx::query(&sql)
                     .bind(merchant.as_str())
                     .bind(user.as_str())
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.reads())
                     .await?;
                 rows.iter().map(contact_row).collect()
             }
@@ -432,7 +432,7 @@ macro_rules! sql_store {
 
             async fn session(&self, id: SessionId) -> Result<Option<Session>> {
                 let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-                let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?;
+                let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(self.reads()).await?;
                 row.as_ref().map(session_row).transpose()
             }
 
@@ -444,7 +444,7 @@ macro_rules! sql_store {
             }
             async fn events(&self, id: SessionId) -> Result<Vec<EventRecord>> {
                 let sql = format!("SELECT {EVENT_COLUMNS} FROM session_events WHERE session_id = $1 ORDER BY seq");
-                let rows = sqlx::query(&sql).bind(id.to_string()).fetch_all(&self.pool).await?;
+                let rows = sqlx::query(&sql).bind(id.to_string()).fetch_all(self.reads()).await?;
                 rows.iter().map(event_row).collect()
             }
 
@@ -484,7 +484,7 @@ macro_rules! sql_store {
                 .bind(id.to_string())
                 .bind(after)
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(self.reads())
                 .await?;
                 Ok(rows.into_iter().map(|(seq, frame)| StoredFrame { seq, frame: frame.0 }).collect())
             }
@@ -496,7 +496,7 @@ macro_rules! sql_store {
                 )
                 .bind(id.to_string())
                 .bind(kind)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.reads())
                 .await?;
                 Ok(row.map(|(seq, frame)| StoredFrame { seq, frame: frame.0 }))
             }

@@ -7,8 +7,15 @@ use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+/// Connections that may read at once; writes have one connection of their own.
+const READERS: u32 = 8;
+
 pub struct SqliteStore {
+    /// The one writing connection: writers queue for it here instead of sleeping in
+    /// SQLite's busy handler when they find the database locked.
     pool: SqlitePool,
+    /// Connections for the hot reads; WAL lets them run beside the writer.
+    reads: SqlitePool,
 }
 
 impl SqliteStore {
@@ -21,10 +28,19 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .min_connections(1)
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(READERS)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, reads })
+    }
+
+    fn reads(&self) -> &SqlitePool {
+        &self.reads
     }
 
     /// Nothing is announced from an embedded database.
@@ -37,8 +53,8 @@ impl SqliteStore {
         &MIGRATOR
     }
 
-    /// Takes the write lock up front so concurrent writers queue on the busy timeout
-    /// instead of failing when a read lock cannot be upgraded.
+    /// Takes the write lock up front, so a transaction that reads first cannot fail to
+    /// upgrade its lock later.
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
