@@ -200,6 +200,35 @@ async fn rate_limited_models_switch_to_the_menu_with_one_call_each(b: Backend) {
     assert_eq!(count(&events(&app, &key, &s.id).await, "menu_fallback"), 1);
 }
 
+async fn a_model_that_reads_but_cannot_speak_hands_over_to_the_menu(b: Backend) {
+    let m = ScriptedModel::start(Arc::new(|req: &Value| {
+        if req["stream"] == true {
+            Reply::Status(503)
+        } else {
+            Reply::Json(extraction("refund", Some("1042"), None, None))
+        }
+    }))
+    .await;
+    let (app, key) = with_models(b, &[&m]).await;
+    let s = app
+        .open_session(&key, json!({"user_id": "u1", "text": "refund order 1042"}))
+        .await;
+    let mut shopper = app.connect(&s).await;
+    let question = shopper.until("clarify").await;
+    assert_eq!(
+        question["field"], "amount",
+        "asked in the server's own words"
+    );
+    shopper.until("menu").await;
+    let view = app.get(&format!("/v1/sessions/{}", s.id), &s.token).await.1;
+    assert_eq!(view["mode"], "menu");
+    assert_eq!(
+        count_rows(&app.db.url, "model_calls WHERE outcome = 'server_error'").await,
+        1,
+        "one call, no retry loop"
+    );
+}
+
 async fn malformed_output_is_retried_once(b: Backend) {
     let good = extraction("refund", Some("1042"), Some(json!({"kind": "full"})), None);
     let m = ScriptedModel::queue(vec![
@@ -311,5 +340,6 @@ backend_tests!(
     a_chinese_refund_through_the_model,
     rate_limited_models_switch_to_the_menu_with_one_call_each,
     malformed_output_is_retried_once,
+    a_model_that_reads_but_cannot_speak_hands_over_to_the_menu,
     what_the_model_invents_is_refused,
 );

@@ -32,6 +32,8 @@ pub(crate) struct Turn {
     pub draft: Draft,
     pub orders: Vec<Order>,
     pub contacts: Vec<Contact>,
+    /// Every model endpoint failed while this turn was speaking.
+    pub model_down: bool,
 }
 
 impl Turn {
@@ -112,6 +114,7 @@ pub(crate) async fn load_without_book(app: &AppState, id: SessionId) -> Result<T
         draft,
         orders: Vec::new(),
         contacts: Vec::new(),
+        model_down: false,
     })
 }
 
@@ -262,7 +265,20 @@ async fn user_message(app: &AppState, turn: &mut Turn, text: &str) -> Result<(),
         )
         .await?;
     }
-    act(app, turn, decision, payload).await
+    act(app, turn, decision, payload).await?;
+    if !turn.model_down {
+        return Ok(());
+    }
+    // The model read the message but could not answer it: the menu from here, at once.
+    let mut now = load(app, turn.session.id).await?;
+    let open = matches!(
+        now.session.state,
+        SessionState::Collecting | SessionState::Clarifying
+    );
+    if open && now.session.mode == Mode::Chat {
+        return model_unavailable(app, &mut now).await;
+    }
+    Ok(())
 }
 
 /// Whether the decision moves past the question that was asked: a proposal, or a
@@ -284,8 +300,9 @@ fn context(turn: &Turn) -> Context {
     }
 }
 
-/// Says `text`, rephrased by the model when there is one, streaming its pieces.
-async fn phrased(app: &AppState, turn: &Turn, text: String) -> String {
+/// Says `text`, rephrased by the model when there is one, streaming its pieces. When no
+/// endpoint could speak, the turn notes it and `text` is said as it is.
+async fn phrased(app: &AppState, turn: &mut Turn, text: String) -> String {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(64);
     let id = turn.session.id;
     let relay = {
@@ -303,7 +320,14 @@ async fn phrased(app: &AppState, turn: &Turn, text: String) -> String {
         .await;
     drop(tx);
     let _ = relay.await;
-    said.ok().filter(|s| !s.trim().is_empty()).unwrap_or(text)
+    match said {
+        Ok(said) if !said.trim().is_empty() => said,
+        Ok(_) => text,
+        Err(UnderstandingError::Unavailable) => {
+            turn.model_down = true;
+            text
+        }
+    }
 }
 
 async fn act(
