@@ -11,8 +11,10 @@ type Sessions = Arc<Mutex<HashMap<SessionId, Entry>>>;
 use super::frames::Numbered;
 use crate::domain::SessionId;
 
-/// Frames buffered per session before a slow socket must catch up from storage.
-const CHANNEL_CAPACITY: usize = 256;
+/// Frames buffered per session before a slow socket must catch up from storage. The
+/// buffer is allocated whole for every watched session (about 32 bytes a slot), and a turn
+/// sends a handful of frames, or a few dozen pieces when a model streams.
+const CHANNEL_CAPACITY: usize = 64;
 
 #[derive(Default)]
 pub struct Hub {
