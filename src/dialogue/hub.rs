@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedMutexGuard, broadcast};
 
-type Sessions = Arc<Mutex<HashMap<SessionId, Entry>>>;
-
 use super::frames::Numbered;
 use crate::domain::SessionId;
+
+type Sessions = Arc<Mutex<HashMap<SessionId, Entry>>>;
 
 /// Frames buffered per session before a slow socket must catch up from storage. The
 /// buffer is allocated whole for every watched session (about 32 bytes a slot), and a turn

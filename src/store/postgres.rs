@@ -62,21 +62,18 @@ impl Notifications for PgStore {
     async fn frame_feed(&self) -> Result<Option<FrameFeed>> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
         listener.listen(super::FRAMES_CHANNEL).await?;
-        let own = self.origin.clone();
-        let feed = futures_util::stream::unfold(listener, move |mut l| {
-            let own = own.clone();
-            async move {
-                loop {
-                    match l.recv().await {
-                        Ok(n) => match super::parse_announcement(n.payload()) {
-                            Some((_, origin)) if origin == own => continue,
-                            Some((a, _)) => return Some((a, l)),
-                            None => continue,
-                        },
-                        Err(e) => {
-                            tracing::warn!(error = %e, "frame notifications interrupted; reconnecting");
-                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                        }
+        let state = (listener, self.origin.clone());
+        let feed = futures_util::stream::unfold(state, |(mut l, own)| async move {
+            loop {
+                match l.recv().await {
+                    Ok(n) => match super::parse_announcement(n.payload()) {
+                        Some((_, origin)) if origin == own => continue,
+                        Some((a, _)) => return Some((a, (l, own))),
+                        None => continue,
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "frame notifications interrupted; reconnecting");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                     }
                 }
             }

@@ -1065,7 +1065,6 @@ impl ReasonScan<'_> {
 
 /// Trimmed, whitespace collapsed, a closing courtesy dropped, at most 200
 /// chars; `None` if nothing is left.
-/// A reason as the shopper wrote it: one line, trimmed, capped; none without a letter.
 pub fn clean_reason(raw: &str) -> Option<String> {
     let edge = |c: char| c.is_whitespace() || ",，、.。!?;:-—~…".contains(c);
     let collapsed = raw.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -266,17 +266,13 @@ async fn user_message(app: &AppState, turn: &mut Turn, text: &str) -> Result<(),
         .await?;
     }
     act(app, turn, decision, payload).await?;
-    if !turn.model_down {
-        return Ok(());
-    }
     // The model read the message but could not answer it: the menu from here, at once.
-    let mut now = load(app, turn.session.id).await?;
     let open = matches!(
-        now.session.state,
+        turn.session.state,
         SessionState::Collecting | SessionState::Clarifying
     );
-    if open && now.session.mode == Mode::Chat {
-        return model_unavailable(app, &mut now).await;
+    if turn.model_down && open && turn.session.mode == Mode::Chat {
+        return model_unavailable(app, turn).await;
     }
     Ok(())
 }
@@ -343,7 +339,7 @@ async fn act(
             let text = phrased(app, turn, text).await;
             turn.draft.remember(Role::Agent, &text);
             let payload = json!({ "refused": code, "turn": payload });
-            commit(
+            turn.session = commit(
                 app,
                 turn,
                 Event::ProposalRefused,
@@ -384,7 +380,7 @@ async fn clarify(
             ServerFrame::agent(note),
             menu::view(&turn.draft, &turn.policy, &turn.book()),
         ];
-        commit(app, turn, event, Actor::System, payload, frames, |_| {}).await?;
+        turn.session = commit(app, turn, event, Actor::System, payload, frames, |_| {}).await?;
         return Ok(());
     }
     let question = phrased(app, turn, q.text.clone()).await;
@@ -396,7 +392,7 @@ async fn clarify(
         candidates: q.candidates,
     };
     let payload = json!({ "field": q.field, "turn": payload });
-    commit(app, turn, event, Actor::System, payload, vec![frame], |c| {
+    turn.session = commit(app, turn, event, Actor::System, payload, vec![frame], |c| {
         c.change.clarifications += 1
     })
     .await?;

@@ -139,15 +139,15 @@ impl Endpoint {
         })
     }
 
-    /// One streamed chat completion: each piece of content is appended to `text` and sent to
-    /// `deltas` as it arrives, so `text` holds what was said even when the call fails.
+    /// One streamed chat completion: each piece of content goes through `gate`, which keeps
+    /// what was said even when the call fails, and what it releases is sent to `deltas`.
     pub async fn stream(
         &self,
         request: &Value,
-        text: &mut String,
-        deltas: (&mut FactGate, &mpsc::Sender<String>),
+        gate: &mut FactGate,
+        deltas: &mpsc::Sender<String>,
     ) -> Result<Usage, Failure> {
-        let call = self.stream_into(request, text, deltas);
+        let call = self.stream_into(request, gate, deltas);
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => Err(self.timed_out()),
             Ok(result) => result.map_err(|e| self.failure(e)),
@@ -157,8 +157,8 @@ impl Endpoint {
     async fn stream_into(
         &self,
         request: &Value,
-        text: &mut String,
-        (gate, deltas): (&mut FactGate, &mpsc::Sender<String>),
+        gate: &mut FactGate,
+        deltas: &mpsc::Sender<String>,
     ) -> Result<Usage, OpenAIError> {
         let mut stream = self
             .client
@@ -174,8 +174,7 @@ impl Endpoint {
                 if piece.is_empty() {
                     continue;
                 }
-                text.push_str(&piece);
-                // A listener that went away misses the pieces; the whole text is returned.
+                // A listener that went away misses the pieces; the gate keeps the whole text.
                 if let Some(shown) = gate.push(&piece) {
                     let _ = deltas.send(shown).await;
                 }

@@ -63,6 +63,11 @@ impl FactGate {
         self.release(safe)
     }
 
+    /// All that was streamed, released or not.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The rest, once the stream has ended and the whole was found to keep the facts.
     pub fn finish(&mut self) -> Option<String> {
         if self.tainted {

@@ -284,12 +284,12 @@ impl LlmUnderstanding {
 
     async fn try_phrase(&self, call: PhraseCall<'_>, permit: Permit) -> Said {
         let attempt = Attempt::begin(call.ctx, call.endpoint, Purpose::Phrase, call.request);
-        let mut text = String::new();
         let mut gate = FactGate::new(&call.phrase.text);
         let result = call
             .endpoint
-            .stream(call.request, &mut text, (&mut gate, call.deltas))
+            .stream(call.request, &mut gate, call.deltas)
             .await;
+        let text = gate.text().to_owned();
         let (said, outcome, usage, response) = match result {
             Ok(usage) => {
                 permit.success();
