@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use countersign::alipay::config::{AlipaySettings, Text};
 use countersign::config::ProviderKind;
-use countersign::domain::SessionId;
 use countersign::merchants::Credentials;
 use countersign::secrets::Secret;
 use countersign::store::{Submission, SubmissionState};
@@ -17,7 +16,7 @@ use crate::alipay_gateway::{
     transfer_notify,
 };
 use crate::backend_tests;
-use crate::fixtures::{count, events, state, stock};
+use crate::fixtures::{count, events, state, stock, submission};
 use crate::helpers::{Backend, TestApp, count_rows, execute, spawn_app_with};
 use crate::settlement::consent;
 use crate::shopper::Opened;
@@ -45,16 +44,6 @@ async fn alipay_shop(b: Backend, gateway: &str, dispatch: bool) -> (TestApp, Cre
     })
     .await;
     stock(app, None).await
-}
-
-async fn submission(app: &TestApp, s: &Opened) -> Submission {
-    let id = SessionId::parse(&s.id).unwrap();
-    app.state
-        .store
-        .submission_for_session(id)
-        .await
-        .unwrap()
-        .expect("outbox row")
 }
 
 /// Polls the outbox row until it reaches `want`.

@@ -53,6 +53,27 @@ pub async fn events(app: &TestApp, key: &str, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The first event of `kind` in session `id`'s audit log, whole.
+pub async fn event(app: &TestApp, key: &str, id: &str, kind: &str) -> Value {
+    let (status, log) = app.get(&format!("/v1/sessions/{id}/events"), key).await;
+    assert_eq!(status, 200);
+    let found = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == kind);
+    found
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind} event in {log}"))
+}
+
+/// Session `s`'s outbox row.
+pub async fn submission(app: &TestApp, s: &Opened) -> countersign::store::Submission {
+    let id = countersign::domain::SessionId::parse(&s.id).unwrap();
+    let row = app.state.store.submission_for_session(id).await.unwrap();
+    row.expect("outbox row")
+}
+
 pub async fn state(app: &TestApp, s: &Opened) -> String {
     app.get(&format!("/v1/sessions/{}", s.id), &s.token).await.1["state"]
         .as_str()

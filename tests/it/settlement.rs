@@ -3,11 +3,10 @@
 
 use serde_json::{Value, json};
 
-use countersign::domain::SessionId;
 use countersign::payments::webhook;
 
 use crate::backend_tests;
-use crate::fixtures::{add_order, count, events, shop, shop_with, stock};
+use crate::fixtures::{add_order, count, event, events, shop, shop_with, stock, submission};
 use crate::helpers::{Backend, TestApp, count_rows, spawn_app_with};
 use crate::shopper::Opened;
 
@@ -123,15 +122,7 @@ async fn a_large_refund_waits_for_an_operator_who_approves_it(b: Backend) {
         (status, again["error"]["code"].as_str()),
         (409, Some("not_in_review"))
     );
-    let (_, log) = app
-        .get(&format!("/v1/sessions/{}/events", s.id), &key)
-        .await;
-    let approved = log["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["event"] == "review_approved")
-        .unwrap();
+    let approved = event(&app, &key, &s.id, "review_approved").await;
     assert_eq!(
         (
             approved["actor"].as_str(),
@@ -202,15 +193,7 @@ async fn a_refund_the_rules_decline_is_as_silent(b: Backend) {
     let (s, mut shopper) = consent(&app, &key, "2001", "850.00").await;
     let hidden = ["amount_above_review", "refund_near_full", "risk_scored"];
     declined_silently(&app, &s, &mut shopper, &hidden).await;
-    let (_, log) = app
-        .get(&format!("/v1/sessions/{}/events", s.id), &key)
-        .await;
-    let scored = log["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["event"] == "risk_scored")
-        .unwrap();
+    let scored = event(&app, &key, &s.id, "risk_scored").await;
     assert_eq!(scored["to"], "declined");
     assert_eq!(
         scored["payload"]["codes"],
@@ -276,14 +259,7 @@ async fn submitted(
 ) -> (Opened, crate::shopper::Shopper, String) {
     let (s, mut shopper) = consent(app, &creds.api_key, "1042", "50.00").await;
     shopper.until_state("submitted").await;
-    let id = SessionId::parse(&s.id).unwrap();
-    let sub = app
-        .state
-        .store
-        .submission_for_session(id)
-        .await
-        .unwrap()
-        .expect("outbox row");
+    let sub = submission(app, &s).await;
     assert_eq!(sub.state.as_str(), "pending", "nothing delivered it");
     (s, shopper, sub.idempotency_key)
 }
@@ -315,16 +291,8 @@ async fn the_same_webhook_ten_times_at_once_moves_the_session_once(b: Backend) {
         1
     );
     assert_eq!(count_rows(&app.db.url, "webhook_inbox").await, 1);
-    let id = SessionId::parse(&s.id).unwrap();
-    let sub = app
-        .state
-        .store
-        .submission_for_session(id)
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        sub.state.as_str(),
+        submission(&app, &s).await.state.as_str(),
         "done",
         "the outbox will not send it now"
     );
@@ -334,14 +302,7 @@ async fn the_same_webhook_ten_times_at_once_moves_the_session_once(b: Backend) {
         .submission_sent(&key, "sbx_late", chrono::Utc::now())
         .await
         .unwrap();
-    let late = app
-        .state
-        .store
-        .submission_for_session(id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(late.state.as_str(), "done");
+    assert_eq!(submission(&app, &s).await.state.as_str(), "done");
     assert_eq!(crate::fixtures::state(&app, &s).await, "settled");
     assert_eq!(
         countersign::payments::dispatcher::drain_once(&app.state).await,
@@ -493,15 +454,7 @@ async fn postgres_a_webhook_on_one_instance_reaches_a_socket_on_another() {
     let b = crate::helpers::spawn_peer(&a, |c| c.run_dispatcher = false).await;
     let (s, mut on_b) = consent(&b, &creds.api_key, "1042", "50.00").await;
     on_b.until_state("submitted").await;
-    let id = SessionId::parse(&s.id).unwrap();
-    let key = a
-        .state
-        .store
-        .submission_for_session(id)
-        .await
-        .unwrap()
-        .unwrap()
-        .idempotency_key;
+    let key = submission(&a, &s).await.idempotency_key;
     let body =
         serde_json::to_vec(&notification(&s, &key, "settlement.succeeded", "50.00")).unwrap();
     let (status, answer) = post_webhook(
