@@ -31,6 +31,13 @@ async fn a_refund_typed_in_the_chat_is_countersigned_and_settles() {
         page.click("#log button.choice[data-id=full]").await?;
         let card = ".confirmation[data-state=open]";
         page.find(card).await?;
+        // The answered button is disabled; focus moves to what is to be agreed to.
+        let focused = "return document.activeElement.matches('.confirmation .summary')";
+        assert_eq!(
+            page.js(focused, vec![]).await?,
+            true,
+            "focus on the summary"
+        );
         let id = page.session_id().await?;
         let signed = server.signed_summary(&id).await;
         assert!(
