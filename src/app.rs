@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::alipay::config::AlipayConfig;
 use crate::config::{Config, ProviderKind};
 use crate::dialogue::hub::Hub;
 use crate::dialogue::socket::FrameLimiter;
+use crate::http::sockets::Sockets;
 use crate::merchants::cache::MerchantCache;
 use crate::payments::Provider;
 use crate::payments::alipay::Alipay;
@@ -37,6 +37,8 @@ pub struct Inner {
     pub understanding: Arc<dyn Understanding>,
     pub hub: Hub,
     pub limiter: FrameLimiter,
+    /// The WebSockets open on this instance.
+    pub sockets: Sockets,
     pub risk: Arc<dyn RiskEngine>,
     pub provider: Arc<dyn Provider>,
     /// The built-in provider, whose webhook deliveries run beside the server.
@@ -65,6 +67,7 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         crate::metrics::handle();
         let limiter = FrameLimiter::new(config.ws_frames_per_second, config.ws_frame_burst);
+        let sockets = Sockets::new(config.limits.max_sockets, config.limits.sockets_per_session);
         let risk: Arc<dyn RiskEngine> = match &config.risk_remote {
             Some(remote) => Arc::new(RemoteScorer::new(remote)),
             None => Arc::new(LocalRules),
@@ -77,6 +80,7 @@ impl AppState {
             understanding,
             hub: Hub::default(),
             limiter,
+            sockets,
             risk,
             provider: providers.provider,
             sandbox: providers.sandbox,
@@ -249,16 +253,8 @@ impl App {
         if let Some(sandbox) = &self.state.sandbox {
             workers.push(tokio::spawn(sandbox.clone().deliver_forever()));
         }
-        // Frames are small and often sent back to back; Nagle would hold the second
-        // until the client's delayed ACK.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = self.state.config.limits.clone();
+        let served = crate::http::server::serve(self.listener, router, &limits, shutdown).await;
         workers.iter().for_each(|w| w.abort());
         served
     }

@@ -51,6 +51,8 @@ pub struct Config {
     /// Client frames allowed per session per second, and the burst above that.
     pub ws_frames_per_second: u32,
     pub ws_frame_burst: u32,
+    /// Bounds on connections, requests and sockets.
+    pub limits: Limits,
     /// Deliver the outbox from this instance (instances may share the work).
     pub run_dispatcher: bool,
     /// The payment provider: `sandbox` or `alipay`.
@@ -63,6 +65,57 @@ pub struct Config {
     pub llm: Option<crate::understanding::llm::LlmConfig>,
     /// An optional remote risk scorer.
     pub risk_remote: Option<crate::risk::remote::RemoteConfig>,
+}
+
+/// What one instance holds open at once, and how long it waits for a slow peer. Every
+/// refusal is a JSON error (HTTP) or a close frame with a reason (WebSocket).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// TCP connections open at once, sockets included; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Requests being handled at once; one more is answered 503 with `Retry-After`.
+    pub max_requests: usize,
+    /// A request's line and headers must arrive within this (an idle keep-alive connection
+    /// is closed after it too).
+    pub header_timeout_ms: u64,
+    /// A request, body included, must be answered within this, or it gets 408.
+    pub request_timeout_ms: u64,
+    /// WebSockets open at once; one more is answered 503.
+    pub max_sockets: usize,
+    /// WebSockets on one session; a newer one closes the oldest (code 4001).
+    pub sockets_per_session: usize,
+    /// A WebSocket frame, once its first byte arrived, must be complete within this.
+    pub frame_timeout_ms: u64,
+    /// A WebSocket silent this long is pinged; one that does not answer within
+    /// `pong_timeout_ms` is closed.
+    pub idle_timeout_ms: u64,
+    pub pong_timeout_ms: u64,
+    /// A frame the client does not take within this closes its socket.
+    pub write_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 20_000,
+            max_requests: 1_024,
+            header_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            max_sockets: 16_000,
+            sockets_per_session: 4,
+            frame_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            pong_timeout_ms: 15_000,
+            write_timeout_ms: 15_000,
+        }
+    }
+}
+
+impl Limits {
+    pub fn ms(value: u64) -> std::time::Duration {
+        std::time::Duration::from_millis(value.max(1))
+    }
 }
 
 /// The directory of the running binary: the embedded database and key file live there.
@@ -88,6 +141,7 @@ impl Default for Config {
             sweep_interval_ms: 1000,
             ws_frames_per_second: 5,
             ws_frame_burst: 20,
+            limits: Limits::default(),
             run_dispatcher: true,
             provider: ProviderKind::Sandbox,
             sandbox: Default::default(),
@@ -143,6 +197,12 @@ Configuration (later sources win):
   COUNTERSIGN_SWEEP_INTERVAL_MS how often expired confirmations are swept [1000]
   COUNTERSIGN_WS_FRAMES_PER_SECOND, COUNTERSIGN_WS_FRAME_BURST
                                 client frames per session per second, and burst [5, 20]
+  COUNTERSIGN_LIMITS__<KEY>     connection, request and socket bounds (README, Limits):
+                                max_connections [20000], max_requests [1024],
+                                header_timeout_ms [10000], request_timeout_ms [30000],
+                                max_sockets [16000], sockets_per_session [4],
+                                frame_timeout_ms [10000], idle_timeout_ms [60000],
+                                pong_timeout_ms [15000], write_timeout_ms [15000]
   COUNTERSIGN_RUN_DISPATCHER    deliver the payment outbox from this instance [true]
   COUNTERSIGN_PROVIDER          the payment provider: sandbox or alipay [sandbox]
   COUNTERSIGN_SANDBOX__DELAY_MS the sandbox provider's settlement delay [200]

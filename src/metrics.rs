@@ -18,6 +18,8 @@ pub const OUTBOX_PENDING: &str = "countersign_outbox_pending";
 pub const OUTBOX_OLDEST_SECONDS: &str = "countersign_outbox_oldest_pending_seconds";
 pub const OUTBOX_DEAD: &str = "countersign_outbox_dead";
 pub const SOCKETS: &str = "countersign_sockets_active";
+/// Connections, requests and sockets turned away or cut off by a limit, by `what`.
+pub const REFUSED: &str = "countersign_limit_refusals_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, mpsc};
 use tracing::Instrument;
 
 use super::engine;
-use super::frames::{ClientFrame, FrameError, Numbered, ServerFrame};
+use super::frames::{ClientFrame, FrameError, MAX_FRAME_BYTES, Numbered, ServerFrame};
 use crate::app::AppState;
 use crate::domain::SessionId;
 
@@ -23,6 +23,8 @@ const REPLAY_PAGE: i64 = 200;
 pub enum Inbound {
     Text(String),
     Binary,
+    /// A frame over the size cap, refused by the transport from its header.
+    Oversized,
 }
 
 /// Caps how fast frames may arrive on one session, over all its sockets.
@@ -127,6 +129,10 @@ async fn answer(app: &AppState, id: SessionId, inbound: Inbound) -> Option<Out> 
     let frame = match inbound {
         Inbound::Text(text) => ClientFrame::parse(&text),
         Inbound::Binary => Err(FrameError::new("binary_frame", "send JSON text frames")),
+        Inbound::Oversized => Err(FrameError::new(
+            "frame_too_large",
+            format!("frames are limited to {MAX_FRAME_BYTES} bytes; this socket closes"),
+        )),
     };
     match frame {
         Err(e) => Some(Out::Error(e)),

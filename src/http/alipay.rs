@@ -52,10 +52,12 @@ fn outcome_label(outcome: SettleOutcome) -> &'static str {
 }
 
 fn reply(status: StatusCode, text: &'static str) -> Response {
-    (
+    let mut response = (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         text,
     )
-        .into_response()
+        .into_response();
+    response.extensions_mut().insert(super::limits::Verbatim);
+    response
 }

@@ -8,9 +8,12 @@ pub mod error;
 mod health;
 mod idempotency;
 pub mod json;
+mod limits;
 mod menu;
 mod reviews;
+pub mod server;
 mod sessions;
+pub mod sockets;
 mod web;
 mod webhooks;
 mod ws;
@@ -26,7 +29,8 @@ use error::AppError;
 
 pub fn router(app: AppState) -> Router {
     let body_limit = app.config.body_limit_bytes;
-    Router::new()
+    let limits = app.config.limits.clone();
+    let routes = Router::new()
         .merge(web::routes())
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
@@ -59,8 +63,8 @@ pub fn router(app: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .with_state(app)
+        .layer(TraceLayer::new_for_http().make_span_with(request_span));
+    limits::apply(routes, &limits).with_state(app)
 }
 
 /// One span per request, named by the matched route (never the raw path or headers).

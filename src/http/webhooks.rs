@@ -40,8 +40,9 @@ async fn verify_and_settle(
 ) -> Result<Json<Value>> {
     let header = headers
         .get(webhook::HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| unauthorized("the Countersign-Signature header is missing"))?;
+        .ok_or_else(|| unauthorized("the Countersign-Signature header is missing"))?
+        .to_str()
+        .map_err(|_| unauthorized("the Countersign-Signature header is not ASCII text"))?;
     let raw: Value =
         serde_json::from_slice(body).map_err(|_| unauthorized("the body cannot be verified"))?;
     let merchant_id = raw["merchant_id"]

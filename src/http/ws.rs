@@ -1,22 +1,35 @@
 //! `GET /v1/sessions/{id}/ws`: the dialogue over a WebSocket, for the session's client token
 //! (`Authorization: Bearer` or `?token=` for browsers).
 
+mod watch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt, future};
 use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::{PollSendError, PollSender};
 
 use super::auth::is_client_of;
 use super::error::{AppError, Result};
+use super::server::ReadClock;
+use super::sockets::Admitted;
 use crate::app::AppState;
-use crate::dialogue::socket::{self, Inbound};
+use crate::config::Limits;
+use crate::dialogue::frames::MAX_FRAME_BYTES;
+use crate::dialogue::socket;
 use crate::domain::SessionId;
+use watch::Watch;
 
-/// Messages above this close the socket; those above the 16 KiB frame cap but below it get
-/// an error frame and the socket stays open.
-const HARD_LIMIT_BYTES: usize = 1 << 20;
+/// The read buffer grows to a frame when it must; starting small keeps idle sockets cheap
+/// (the default is 128 KiB each).
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 #[derive(Deserialize)]
@@ -40,6 +53,7 @@ pub async fn upgrade(
     Path(id): Path<String>,
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
+    clock: Option<Extension<Arc<ReadClock>>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response> {
     let token = presented(&headers, &query).ok_or_else(AppError::unauthorized)?;
@@ -52,25 +66,62 @@ pub async fn upgrade(
     if !is_client_of(&token, &session) {
         return Err(AppError::not_found("session"));
     }
-    // The read buffer grows to a frame when it must; starting small keeps idle sockets
-    // cheap (the default is 128 KiB each).
+    let Some(place) = app.sockets.admit(id) else {
+        metrics::counter!(crate::metrics::REFUSED, "what" => "socket").increment(1);
+        return Err(AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many sockets open; retry shortly",
+        )
+        .retry_after(1));
+    };
+    // A frame or message over the cap is refused as soon as its header announces it.
     let ws = ws
         .read_buffer_size(READ_BUFFER_BYTES)
-        .max_message_size(HARD_LIMIT_BYTES)
-        .max_frame_size(HARD_LIMIT_BYTES);
-    Ok(ws.on_upgrade(move |socket| serve(app, id, socket)))
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES);
+    let clock = clock.map(|Extension(clock)| clock);
+    Ok(ws.on_upgrade(move |socket| serve(app, id, socket, place, clock)))
 }
 
-async fn serve(app: AppState, id: SessionId, socket: WebSocket) {
+async fn serve(
+    app: AppState,
+    id: SessionId,
+    socket: WebSocket,
+    place: Admitted,
+    clock: Option<Arc<ReadClock>>,
+) {
+    let limits = app.config.limits.clone();
     let (sink, stream) = socket.split();
-    let tx =
-        sink.with(|text: String| future::ready(Ok::<_, axum::Error>(Message::Text(text.into()))));
-    let rx = stream.filter_map(|m| {
-        future::ready(match m {
-            Ok(Message::Text(t)) => Some(Inbound::Text(t.to_string())),
-            Ok(Message::Binary(_)) => Some(Inbound::Binary),
-            _ => None,
-        })
+    let (out, queued) = mpsc::channel::<Message>(8);
+    let writer = tokio::spawn(write(sink, queued, Limits::ms(limits.write_timeout_ms)));
+    let tx = PollSender::new(out.clone()).with(|text: String| {
+        future::ready(Ok::<_, PollSendError<Message>>(Message::Text(text.into())))
     });
-    socket::run(app, id, Box::pin(tx), Box::pin(rx)).await;
+    let watch = Watch::new(stream, &limits, clock, place.replaced.clone(), out.clone());
+    let ended = watch.ended.clone();
+    socket::run(app, id, Box::pin(tx), Box::pin(watch.into_stream())).await;
+    let close = ended.get().cloned();
+    let _ = out.send(Message::Close(close)).await;
+    let _ = writer.await;
+    drop(place);
+}
+
+/// Sends what the socket queues; a client that does not take a frame in time is cut off.
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queued: mpsc::Receiver<Message>,
+    timeout: Duration,
+) {
+    while let Some(message) = queued.recv().await {
+        let closing = matches!(message, Message::Close(_));
+        let sent = tokio::time::timeout(timeout, sink.send(message)).await;
+        if closing || !matches!(sent, Ok(Ok(()))) {
+            if sent.is_err() {
+                metrics::counter!(crate::metrics::REFUSED, "what" => "slow_reader").increment(1);
+            }
+            break;
+        }
+    }
+    let _ = tokio::time::timeout(timeout, sink.close()).await;
 }

@@ -12,6 +12,7 @@ mod book;
 mod cli;
 mod dialogue;
 mod idempotency;
+mod limits;
 mod load;
 mod model;
 mod settlement;

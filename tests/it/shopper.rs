@@ -128,6 +128,25 @@ impl Shopper {
         }
     }
 
+    /// Reads until the server closes the socket; its close code and reason, if it sent one.
+    pub async fn closed(&mut self) -> Option<(u16, String)> {
+        loop {
+            let m = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("still open after {PATIENCE:?}; seen {:#?}", self.seen));
+            match m {
+                Some(Ok(Message::Close(frame))) => {
+                    return frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                }
+                Some(Ok(Message::Text(text))) => self
+                    .seen
+                    .push(serde_json::from_str(&text).expect("JSON frame")),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
