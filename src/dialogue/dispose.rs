@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::draft::{AmountChoice, Asking, Choice, Draft, Field, Goal};
-use crate::domain::{Action, ContactId, Lang, Money, OrderId, Policy};
+use crate::domain::{Action, ContactId, Lang, Money, MoneyError, OrderId, Policy};
 use crate::store::{Contact, Order};
 use crate::understanding::{AmountRef, Extraction, Intent, OrderRef, Scored};
 
@@ -414,9 +414,16 @@ fn take_amount(
         };
         return ask(text);
     }
-    let parsed = Money::parse(value, policy.currency)
-        .ok()
-        .filter(|m| !m.is_zero());
+    let parsed = match Money::parse(value, policy.currency) {
+        Err(MoneyError::AboveMaximum(_) | MoneyError::Overflow) => {
+            let max = Money::largest(policy.currency);
+            return ask(match lang {
+                Lang::En => format!("Amounts above {max} are not accepted. How much?"),
+                Lang::Zh => format!("不接受超过 {max} 的金额。请告诉我金额。"),
+            });
+        }
+        parsed => parsed.ok().filter(|m| !m.is_zero()),
+    };
     match parsed {
         Some(m) if m.exceeds(goal_max(draft.goal, policy)) => {
             draft.amount = Some(AmountChoice::Exact(m));

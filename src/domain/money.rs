@@ -85,11 +85,17 @@ pub enum MoneyError {
     },
     #[error("amount is too large")]
     Overflow,
+    #[error("amount is above the maximum of {0}")]
+    AboveMaximum(String),
     #[error("amounts in different currencies ({0} and {1})")]
     CurrencyMismatch(&'static str, &'static str),
 }
 
-/// A non-negative amount in minor units of one currency.
+/// The largest amount accepted anywhere, in minor units of any currency (10,000,000,000.00
+/// CNY). Sums and products of a few such amounts stay far inside `i64`, in Rust and in SQL.
+pub const MAX_MINOR: i64 = 1_000_000_000_000;
+
+/// A non-negative amount of at most `MAX_MINOR` minor units of one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Money {
     minor: i64,
@@ -100,6 +106,22 @@ impl Money {
     pub fn from_minor(minor: i64, currency: Currency) -> Result<Self, MoneyError> {
         if minor < 0 {
             return Err(MoneyError::NotDecimal(minor.to_string()));
+        }
+        Money::bounded(minor, currency)
+    }
+
+    /// The largest amount accepted in `currency`.
+    pub fn largest(currency: Currency) -> Self {
+        Money {
+            minor: MAX_MINOR,
+            currency,
+        }
+    }
+
+    fn bounded(minor: i64, currency: Currency) -> Result<Self, MoneyError> {
+        if minor > MAX_MINOR {
+            let max = Money::largest(currency).to_string();
+            return Err(MoneyError::AboveMaximum(max));
         }
         Ok(Money { minor, currency })
     }
@@ -136,7 +158,7 @@ impl Money {
             .checked_mul(scale)
             .and_then(|m| m.checked_add(frac))
             .ok_or(MoneyError::Overflow)?;
-        Ok(Money { minor, currency })
+        Money::bounded(minor, currency)
     }
 
     pub fn minor(&self) -> i64 {
@@ -194,10 +216,7 @@ impl Money {
             .minor
             .checked_add(other.minor)
             .ok_or(MoneyError::Overflow)?;
-        Ok(Money {
-            minor,
-            currency: self.currency,
-        })
+        Money::bounded(minor, self.currency)
     }
 }
 
@@ -292,6 +311,13 @@ mod tests {
         assert!(matches!(cny("1.001"), Err(MoneyError::TooPrecise { .. })));
         assert_eq!(cny("92233720368547758.08"), Err(MoneyError::Overflow));
         assert_eq!(cny("99999999999999999999999"), Err(MoneyError::Overflow));
+        assert_eq!(cny("10000000000.00").unwrap().minor(), MAX_MINOR);
+        let above = Err(MoneyError::AboveMaximum("10000000000.00 CNY".into()));
+        assert_eq!(cny("10000000000.01"), above);
+        assert_eq!(cny("92233720368547758.07"), above);
+        assert_eq!(Money::from_minor(MAX_MINOR + 1, Currency::CNY), above);
+        let max = cny("10000000000.00").unwrap();
+        assert_eq!(max.checked_add(cny("0.01").unwrap()), above);
     }
 
     #[test]

@@ -86,6 +86,10 @@ impl From<StoreError> for AppError {
                 AppError::conflict("concurrent_update", "the session changed meanwhile; retry")
             }
             StoreError::Duplicate => AppError::conflict("already_exists", "it exists already"),
+            StoreError::Insufficient => AppError::conflict(
+                "insufficient_refundable",
+                "the order no longer has that much to refund",
+            ),
             other => AppError::internal(other),
         }
     }

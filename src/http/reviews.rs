@@ -88,8 +88,12 @@ pub async fn decide(
     )
     .await;
     let saved = decided.map_err(|e| match e.code {
-        "not_in_review" | "concurrent_update" => {
+        "not_in_review" | "concurrent_update" | "not_allowed" => {
             AppError::new(StatusCode::CONFLICT, e.code, e.message)
+        }
+        "insufficient_refundable" => {
+            let message = format!("{}; the session was declined", e.message);
+            AppError::new(StatusCode::CONFLICT, e.code, message)
         }
         _ => AppError::internal(e.message),
     })?;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{TimeDelta, Utc};
 
 use super::{Assessment, RiskEngine, RiskInput};
-use crate::domain::Action;
+use crate::domain::{Action, Money};
 
 /// Consents by one shopper in `SHOPPER_WINDOW` before it counts as unusual, and a lot.
 pub const SHOPPER_WINDOW: TimeDelta = TimeDelta::hours(24);
@@ -35,7 +35,7 @@ pub fn score(input: &RiskInput) -> Assessment {
                 Some(order) if amount.exceeds(order.refundable()) => {
                     hits.push(("exceeds_refundable", 1.0))
                 }
-                Some(order) if amount.minor() * 10 >= order.amount.minor() * 9 => {
+                Some(order) if near_full(amount, order.amount) => {
                     hits.push(("refund_near_full", 0.05))
                 }
                 Some(_) => {}
@@ -79,6 +79,11 @@ pub fn score(input: &RiskInput) -> Assessment {
         codes: hits.iter().map(|(c, _)| (*c).to_owned()).collect(),
         source: "local",
     }
+}
+
+/// Whether `amount` is at least 90 % of `of`; widened so no product can overflow.
+fn near_full(amount: Money, of: Money) -> bool {
+    i128::from(amount.minor()) * 10 >= i128::from(of.minor()) * 9
 }
 
 #[async_trait]

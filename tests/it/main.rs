@@ -15,5 +15,6 @@ mod idempotency;
 mod limits;
 mod load;
 mod model;
-mod settlement;
+mod refusals;
+pub mod settlement;
 mod store;

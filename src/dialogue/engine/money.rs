@@ -171,20 +171,36 @@ pub async fn decide_review(
         .map_err(not_allowed)?
         .to;
     let payload = json!({ "decided_by": decided_by, "reviewer": reviewer, "note": note });
-    let saved = commit(
+    let lang = turn.draft.lang;
+    let approved = commit(
         app,
         &turn,
         event,
         Actor::Operator,
-        payload,
-        outcome_frames(turn.draft.lang, to),
+        payload.clone(),
+        outcome_frames(lang, to),
         |_| {},
     )
-    .await?;
-    if saved.state == SessionState::Submitted {
-        app.dispatch.notify_one();
+    .await;
+    match approved {
+        Ok(saved) => {
+            if saved.state == SessionState::Submitted {
+                app.dispatch.notify_one();
+            }
+            Ok(saved)
+        }
+        // Another refund of the order took the money while this one waited: the approval
+        // cannot be carried out, so the session is declined and the shopper told.
+        Err(e) if e.code == "insufficient_refundable" => {
+            let mut payload = payload;
+            payload["refused"] = json!(e.code);
+            let frames = outcome_frames(lang, SessionState::Declined);
+            let declined = Event::ReviewDeclined;
+            commit(app, &turn, declined, Actor::System, payload, frames, |_| {}).await?;
+            Err(e)
+        }
+        Err(e) => Err(e),
     }
-    Ok(saved)
 }
 
 /// What became of a verified settlement notification.
