@@ -9,6 +9,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use countersign::load::client::Api;
 use countersign::load::flows::{self, FlowOptions};
+use countersign::load::hostile::{self, HostileOptions};
 use countersign::load::server::{self, Server, ServerOptions};
 use countersign::load::webhooks::{self, WebhookOptions};
 use countersign::load::{Summary, idle, model};
@@ -58,6 +59,17 @@ enum Scenario {
         #[arg(long, default_value_t = 0.1)]
         bad: f64,
     },
+    /// Half-sent frames and slowloris connections; reports what they cost the server.
+    Hostile {
+        /// Sockets in each case: all on one shopper token, then one session each.
+        #[arg(long, default_value_t = 300)]
+        sockets: usize,
+        /// Slow HTTP connections.
+        #[arg(long, default_value_t = 300)]
+        slow: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// Idle sockets held open; reports the server's resident memory.
     Idle {
         #[arg(long, default_value_t = 10_000)]
@@ -95,6 +107,7 @@ impl Scenario {
             Scenario::Flows { .. } => "flows",
             Scenario::Webhooks { .. } => "webhooks",
             Scenario::Idle { .. } => "idle",
+            Scenario::Hostile { .. } => "hostile",
         }
     }
 }
@@ -139,6 +152,20 @@ async fn run(cli: Cli) -> Result<Summary> {
                 bad_share: bad,
             };
             run_webhooks(&opts, sessions, shares).await
+        }
+        Scenario::Hostile {
+            sockets,
+            slow,
+            concurrency,
+        } => {
+            let mut server = Server::start(&opts).await?;
+            let api = Api::new(&server.base, &server.merchant.api_key);
+            let opts = HostileOptions {
+                sockets,
+                slow,
+                concurrency,
+            };
+            hostile::run(&mut server, &api, &opts).await
         }
         Scenario::Idle {
             sockets,

@@ -20,6 +20,7 @@ pub struct Api {
 }
 
 /// A session as the merchant opened it.
+#[derive(Clone)]
 pub struct Opened {
     pub id: String,
     pub token: String,

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod flows;
+pub mod hostile;
 pub mod idle;
 pub mod model;
 pub mod server;

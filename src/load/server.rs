@@ -126,9 +126,13 @@ impl Server {
         })
     }
 
+    pub fn pid(&self) -> Result<u32> {
+        self.child.id().context("the server has exited")
+    }
+
     /// The server's resident memory in KiB, from /proc.
     pub fn rss_kib(&self) -> Result<u64> {
-        let pid = self.child.id().context("the server has exited")?;
+        let pid = self.pid()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         status
             .lines()

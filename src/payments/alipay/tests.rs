@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::AlipayIdentityType;
+use crate::domain::money::MAX_MINOR;
 
 fn cny_fen(minor: i64) -> Money {
     Money::from_minor(minor, Currency::CNY).unwrap()
@@ -14,7 +15,7 @@ fn yuan_has_exactly_two_decimals_from_integer_fen() {
         (12_800, "128.00"),
         (12_899, "128.99"),
         (123_456_789, "1234567.89"),
-        (i64::MAX, "92233720368547758.07"),
+        (MAX_MINOR, "10000000000.00"),
     ] {
         assert_eq!(yuan(cny_fen(fen)).unwrap(), text);
     }
