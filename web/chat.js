@@ -241,6 +241,8 @@ function onError(frame) {
 // ---- the socket -------------------------------------------------------------------------
 
 /** What a screen reader hears when the connection changes (not the ticking countdown). */
+/** The close code of a socket a newer one on the same session replaced. */
+const REPLACED = 4001;
 const ANNOUNCED = { online: "online", offline: "offlineHeld", closed: "closed" };
 
 function setConnection(kind, text) {
@@ -285,11 +287,17 @@ function connect() {
     }
     receive(frame);
   });
-  socket.addEventListener("close", () => {
+  socket.addEventListener("close", (event) => {
     if (chat.socket !== socket) return;
     chat.socket = null;
     if (TERMINAL.has(chat.state)) {
       setConnection("closed", t("closed"));
+      return;
+    }
+    if (event.code === REPLACED) {
+      // A newer window took this conversation: reconnecting by itself would take it back.
+      chat.held = true;
+      setConnection("offline", t("openElsewhere"));
       return;
     }
     scheduleReconnect();

@@ -132,3 +132,49 @@ async fn a_dropped_socket_reconnects_and_shows_what_it_missed_once() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_whose_socket_another_window_took_says_so_and_waits() {
+    let server = Server::with_demo().await;
+    let server = &server;
+    in_browser(
+        "replaced_socket_waits",
+        server,
+        DESKTOP,
+        |page| async move {
+            page.goto("/").await?;
+            page.find(".connection[data-conn=online]").await?;
+            let session = page
+                .js("return window.__countersign.session()", vec![])
+                .await?;
+            let (id, token) = (&session["session_id"], &session["client_token"]);
+            let url = format!(
+                "{}/v1/sessions/{}/ws?token={}",
+                server.base.replacen("http", "ws", 1),
+                id.as_str().unwrap(),
+                token.as_str().unwrap()
+            );
+            // Four newer sockets on the session: the page's, the oldest, is told to go.
+            let mut others = Vec::new();
+            for _ in 0..4 {
+                others.push(tokio_tungstenite::connect_async(&url).await?.0);
+            }
+            page.find(".connection[data-conn=offline]").await?;
+            assert_eq!(
+                page.text("#connection-text").await?,
+                "This conversation is open in another window."
+            );
+            let opened = page
+                .js("return window.__countersign.connections()", vec![])
+                .await?;
+            assert_eq!(
+                opened, 1,
+                "it does not take the conversation back by itself"
+            );
+            page.click("#reconnect").await?;
+            page.find(".connection[data-conn=online]").await?;
+            Ok(())
+        },
+    )
+    .await;
+}
