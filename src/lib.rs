@@ -26,6 +26,7 @@ pub mod confirmation;
 pub mod dialogue;
 pub mod domain;
 pub mod http;
+pub mod http_client;
 pub mod load;
 pub mod merchants;
 pub mod metrics;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use openai_http::Url;
+use reqwest::Url;
 
 use super::sign::{AppSigner, PlatformVerifier};
 use crate::secrets::Secret;

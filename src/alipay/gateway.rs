@@ -34,16 +34,14 @@ pub enum CallError {
 /// A client for one app on one gateway.
 pub struct Gateway {
     config: AlipayConfig,
-    http: openai_http::Client,
+    http: reqwest::Client,
 }
 
 impl Gateway {
     pub fn new(config: AlipayConfig) -> anyhow::Result<Self> {
-        // The process-wide TLS provider, unless one is installed already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = openai_http::Client::builder()
+        let http = crate::http_client::builder()
             .timeout(config.timeout)
-            .redirect(openai_http::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Gateway { config, http })
     }
@@ -113,7 +111,7 @@ pub fn timestamp(now: DateTime<Utc>) -> String {
         .to_string()
 }
 
-fn transport(e: openai_http::Error) -> CallError {
+fn transport(e: reqwest::Error) -> CallError {
     if e.is_timeout() {
         CallError::Timeout
     } else {
@@ -121,7 +119,7 @@ fn transport(e: openai_http::Error) -> CallError {
     }
 }
 
-async fn read_capped(mut response: openai_http::Response) -> Result<String, CallError> {
+async fn read_capped(mut response: reqwest::Response) -> Result<String, CallError> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
         if body.len() + chunk.len() > BODY_CAP {

@@ -6,26 +6,35 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::rand_core::OsRng;
-use rsa::signature::{RandomizedSigner, SignatureEncoding, Verifier};
-use rsa::traits::PublicKeyParts;
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use ring::error::Unspecified;
+use ring::rand::SystemRandom;
+use ring::signature::{
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
+};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
-use sha2::Sha256;
+
+mod der;
 
 /// The only sign type this module speaks.
 pub const SIGN_TYPE: &str = "RSA2";
 
 /// Smallest accepted modulus size in bits.
 const MIN_KEY_BITS: usize = 2048;
+
+/// Largest accepted modulus size in bits (ring signs with keys up to this size).
+const MAX_KEY_BITS: usize = 4096;
+
+/// PEM labels of the private key forms read.
+const PRIVATE_LABELS: &[&str] = &["PRIVATE KEY", "RSA PRIVATE KEY"];
+
+/// PEM labels of the public key forms read.
+const PUBLIC_LABELS: &[&str] = &["PUBLIC KEY", "RSA PUBLIC KEY"];
 
 /// Longest base64 signature looked at (a 4096-bit signature is 684 characters).
 const MAX_SIGNATURE_B64: usize = 1024;
@@ -47,6 +56,18 @@ pub enum KeyError {
     /// The modulus is shorter than 2048 bits.
     #[error("RSA key has {0} bits; RSA2 needs at least 2048")]
     TooSmall(usize),
+    /// The modulus is longer than 4096 bits.
+    #[error("RSA key has {0} bits; at most 4096 are supported")]
+    TooLarge(usize),
+    /// The public exponent is not one signatures can be checked with.
+    #[error("RSA public exponent {0} is not an odd number from 3 to 2^33-1")]
+    BadExponent(u64),
+    /// The private key cannot sign, for the reason given.
+    #[error(
+        "RSA private key refused ({0}); signing keys must be 2048, 3072 or 4096 bits \
+         with a public exponent of at least 65537"
+    )]
+    Refused(String),
 }
 
 /// Why a notification or response was not accepted.
@@ -114,7 +135,7 @@ fn encode_component(s: &str) -> String {
 /// Signs gateway requests with the app private key.
 #[derive(Clone)]
 pub struct AppSigner {
-    key: SigningKey<Sha256>,
+    key: Arc<RsaKeyPair>,
 }
 
 impl fmt::Debug for AppSigner {
@@ -126,12 +147,24 @@ impl fmt::Debug for AppSigner {
 impl AppSigner {
     /// Reads the app private key: PEM `RSA PRIVATE KEY` (PKCS#1), PEM `PRIVATE KEY`
     /// (PKCS#8), or the bare base64 DER body of either.
+    ///
+    /// The key signs once here, so a key whose parts do not fit together is refused
+    /// now rather than at the first request.
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
-        let key = decode_private_key(text.trim())?;
-        check_size(key.n().bits())?;
-        Ok(Self {
-            key: SigningKey::new(key),
-        })
+        let der = decode_der(text.trim(), PRIVATE_LABELS)?;
+        let parts = der::private_parts(&der).ok_or(KeyError::Unrecognised)?;
+        check_size(parts.modulus_bits)?;
+        let key = if der::is_pkcs8(&der) {
+            RsaKeyPair::from_pkcs8(&der)
+        } else {
+            RsaKeyPair::from_der(&der)
+        }
+        .map_err(|e| KeyError::Refused(e.to_string()))?;
+        let signer = Self { key: Arc::new(key) };
+        signer
+            .try_sign(b"")
+            .map_err(|_| KeyError::Refused("InconsistentComponents".into()))?;
+        Ok(signer)
     }
 
     /// The base64 `sign` value for these parameters.
@@ -150,34 +183,44 @@ impl AppSigner {
     }
 
     /// Signs the exact UTF-8 bytes of `content`.
-    ///
-    /// The random source only blinds the private-key operation; PKCS#1 v1.5
-    /// signatures are deterministic.
     fn sign_content(&self, content: &str) -> String {
-        // Cannot fail: the key was validated and is at least 2048 bits, which fits a
-        // SHA-256 DigestInfo with room to spare.
         let signature = self
-            .key
-            .sign_with_rng(&mut OsRng, content.as_bytes())
-            .to_bytes();
+            .try_sign(content.as_bytes())
+            .expect("a key that signed when it was loaded signs again");
         STANDARD.encode(signature)
+    }
+
+    /// Signs `message` (RSASSA-PKCS1-v1_5, SHA-256). This padding draws no randomness, so
+    /// once the key has signed at load the only failure left is a fault while computing.
+    fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, Unspecified> {
+        let mut signature = vec![0; self.key.public().modulus_len()];
+        self.key.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            message,
+            &mut signature,
+        )?;
+        Ok(signature)
     }
 }
 
 /// Checks notifications and responses with the Alipay platform public key.
 #[derive(Clone, Debug)]
 pub struct PlatformVerifier {
-    key: VerifyingKey<Sha256>,
+    /// The PKCS#1 `RSAPublicKey` DER.
+    key: UnparsedPublicKey<Vec<u8>>,
 }
 
 impl PlatformVerifier {
     /// Reads the Alipay public key: PEM `PUBLIC KEY` (SPKI), PEM `RSA PUBLIC KEY`
     /// (PKCS#1), or the bare base64 DER body of either.
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
-        let key = decode_public_key(text.trim())?;
-        check_size(key.n().bits())?;
+        let der = decode_der(text.trim(), PUBLIC_LABELS)?;
+        let (key, parts) = der::rsa_public_key(&der).ok_or(KeyError::Unrecognised)?;
+        check_size(parts.modulus_bits)?;
+        check_exponent(parts.exponent)?;
         Ok(Self {
-            key: VerifyingKey::new(key),
+            key: UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.to_vec()),
         })
     }
 
@@ -235,10 +278,8 @@ impl PlatformVerifier {
         let bytes = STANDARD
             .decode(sign_b64)
             .map_err(|_| VerifyError::BadSignature)?;
-        let signature =
-            Signature::try_from(bytes.as_slice()).map_err(|_| VerifyError::BadSignature)?;
         self.key
-            .verify(content.as_bytes(), &signature)
+            .verify(content.as_bytes(), &bytes)
             .map_err(|_| VerifyError::BadSignature)
     }
 }
@@ -288,24 +329,27 @@ impl<'de> Visitor<'de> for TopLevel {
     }
 }
 
-fn decode_private_key(text: &str) -> Result<RsaPrivateKey, KeyError> {
-    let key = if text.starts_with("-----BEGIN") {
-        RsaPrivateKey::from_pkcs8_pem(text).or_else(|_| RsaPrivateKey::from_pkcs1_pem(text))
-    } else {
-        let der = decode_bare(text)?;
-        RsaPrivateKey::from_pkcs8_der(&der).or_else(|_| RsaPrivateKey::from_pkcs1_der(&der))
-    };
-    key.map_err(|_| KeyError::Unrecognised)
+/// The DER of a key given as PEM with one of `labels`, or as bare base64.
+fn decode_der(text: &str, labels: &[&str]) -> Result<Vec<u8>, KeyError> {
+    match text.strip_prefix("-----BEGIN ") {
+        Some(pem) => decode_bare(pem_contents(pem, labels)?),
+        None => decode_bare(text),
+    }
 }
 
-fn decode_public_key(text: &str) -> Result<RsaPublicKey, KeyError> {
-    let key = if text.starts_with("-----BEGIN") {
-        RsaPublicKey::from_public_key_pem(text).or_else(|_| RsaPublicKey::from_pkcs1_pem(text))
-    } else {
-        let der = decode_bare(text)?;
-        RsaPublicKey::from_public_key_der(&der).or_else(|_| RsaPublicKey::from_pkcs1_der(&der))
-    };
-    key.map_err(|_| KeyError::Unrecognised)
+/// The base64 between a PEM document's header and footer; `pem` starts at the label.
+fn pem_contents<'a>(pem: &'a str, labels: &[&str]) -> Result<&'a str, KeyError> {
+    let (label, rest) = pem.split_once("-----").ok_or(KeyError::Unrecognised)?;
+    if !labels.contains(&label) {
+        return Err(KeyError::Unrecognised);
+    }
+    let (body, after) = rest
+        .split_once(&format!("-----END {label}-----"))
+        .ok_or(KeyError::Unrecognised)?;
+    if !after.trim().is_empty() {
+        return Err(KeyError::Unrecognised);
+    }
+    Ok(body)
 }
 
 /// Decodes a bare base64 key body, ignoring line breaks and other whitespace.
@@ -317,6 +361,17 @@ fn decode_bare(text: &str) -> Result<Vec<u8>, KeyError> {
 fn check_size(modulus_bits: usize) -> Result<(), KeyError> {
     if modulus_bits < MIN_KEY_BITS {
         return Err(KeyError::TooSmall(modulus_bits));
+    }
+    if modulus_bits > MAX_KEY_BITS {
+        return Err(KeyError::TooLarge(modulus_bits));
+    }
+    Ok(())
+}
+
+/// A public exponent ring verifies with: odd, at least 3, at most 33 bits.
+fn check_exponent(exponent: u64) -> Result<(), KeyError> {
+    if exponent < 3 || exponent % 2 == 0 || exponent >= 1 << 33 {
+        return Err(KeyError::BadExponent(exponent));
     }
     Ok(())
 }

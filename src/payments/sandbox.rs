@@ -63,7 +63,7 @@ impl Sandbox {
             .webhook_url
             .clone()
             .unwrap_or_else(|| format!("{public_url}/v1/webhooks/settlement"));
-        let http = reqwest::Client::builder()
+        let http = crate::http_client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .expect("http client");

@@ -45,7 +45,7 @@ impl RemoteScorer {
         RemoteScorer {
             url: config.url.clone(),
             timeout: Duration::from_millis(config.timeout_ms),
-            http: reqwest::Client::new(),
+            http: crate::http_client::client(),
         }
     }
 

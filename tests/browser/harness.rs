@@ -101,7 +101,7 @@ impl Server {
             base,
             state,
             demo_key,
-            http: reqwest::Client::new(),
+            http: countersign::http_client::client(),
             _dir: dir,
             _model: model,
         }
@@ -253,7 +253,7 @@ impl Driver {
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = countersign::http_client::client();
         let deadline = Instant::now() + DRIVER_START;
         loop {
             if let Some(status) = child.try_wait()? {

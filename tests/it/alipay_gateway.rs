@@ -12,13 +12,11 @@ use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use countersign::alipay::sign::{AppSigner, string_to_sign};
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::pkcs8::DecodePublicKey;
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use ring::rand::SystemRandom;
+use ring::signature::{
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
+};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use tokio::sync::watch;
 
 pub const APP_ID: &str = "2021000000000001";
@@ -29,12 +27,24 @@ pub const TRANSFER_ORDER: &str = "20261122110070000006780000012345";
 const PATIENCE: Duration = Duration::from_secs(15);
 
 pub fn key(name: &str) -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/alipay/keys.json"
-    );
+    vector_key("keys.json", name)
+}
+
+/// A test key in another form (tests/vectors/alipay/key_forms.json).
+fn key_form(name: &str) -> String {
+    vector_key("key_forms.json", name)
+}
+
+fn vector_key(file: &str, name: &str) -> String {
+    let path = format!("{}/tests/vectors/alipay/{file}", env!("CARGO_MANIFEST_DIR"));
     let keys: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     keys[name].as_str().unwrap().to_owned()
+}
+
+/// The DER inside a PEM document.
+fn pem_der(pem: &str) -> Vec<u8> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    STANDARD.decode(body).unwrap()
 }
 
 /// How the gateway answers.
@@ -69,8 +79,8 @@ impl Seen {
 
 struct Inner {
     script: Script,
-    app_key: VerifyingKey<Sha256>,
-    platform: SigningKey<Sha256>,
+    app_key: UnparsedPublicKey<Vec<u8>>,
+    platform: RsaKeyPair,
     /// Money moved: request number → amount.
     books: Mutex<BTreeMap<String, String>>,
     seen: watch::Sender<Vec<Seen>>,
@@ -84,12 +94,12 @@ pub struct FakeGateway {
 
 impl FakeGateway {
     pub async fn start(script: Script) -> FakeGateway {
-        let app_key = RsaPublicKey::from_public_key_pem(&key("app_public_key")).unwrap();
-        let platform = RsaPrivateKey::from_pkcs1_pem(&key("alipay_private_key")).unwrap();
+        let app_key = pem_der(&key_form("app_public_key_pkcs1"));
+        let platform = pem_der(&key("alipay_private_key"));
         let inner = Arc::new(Inner {
             script,
-            app_key: VerifyingKey::new(app_key),
-            platform: SigningKey::new(platform),
+            app_key: UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, app_key),
+            platform: RsaKeyPair::from_der(&platform).unwrap(),
             books: Mutex::new(BTreeMap::new()),
             seen: watch::channel(Vec::new()).0,
         });
@@ -165,10 +175,7 @@ fn request_verifies(gw: &Inner, params: &BTreeMap<String, String>) -> bool {
     let Some(sign) = params.get("sign") else {
         return false;
     };
-    let Ok(bytes) = STANDARD.decode(sign) else {
-        return false;
-    };
-    let Ok(signature) = Signature::try_from(bytes.as_slice()) else {
+    let Ok(signature) = STANDARD.decode(sign) else {
         return false;
     };
     let common = [
@@ -220,8 +227,16 @@ fn reply(gw: &Inner, seen: &Seen) -> Value {
     }
 }
 
-fn sign_raw(key: &SigningKey<Sha256>, content: &str) -> String {
-    STANDARD.encode(key.sign(content.as_bytes()).to_bytes())
+fn sign_raw(key: &RsaKeyPair, content: &str) -> String {
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        content.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
+    STANDARD.encode(signature)
 }
 
 /// Signs notification fields as the platform does: everything but `sign` and

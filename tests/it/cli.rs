@@ -84,7 +84,9 @@ async fn call(
     key: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, url).bearer_auth(key);
+    let mut req = countersign::http_client::client()
+        .request(method, url)
+        .bearer_auth(key);
     if let Some(b) = body {
         req = req.json(&b);
     }

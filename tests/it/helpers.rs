@@ -112,7 +112,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         base,
-        http: reqwest::Client::new(),
+        http: countersign::http_client::client(),
         state,
         db,
     }
@@ -138,7 +138,7 @@ pub async fn spawn_peer(first: &TestApp, adjust: impl FnOnce(&mut Config)) -> Te
     };
     TestApp {
         base,
-        http: reqwest::Client::new(),
+        http: countersign::http_client::client(),
         state,
         db,
     }

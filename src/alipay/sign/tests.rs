@@ -1,10 +1,5 @@
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
-use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::{BigUint, RsaPrivateKey, RsaPublicKey};
 use serde_json::Value;
 
 use super::*;
@@ -17,6 +12,10 @@ const KEYS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/vectors/alipay/keys.json"
 );
+const KEY_FORMS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/vectors/alipay/key_forms.json"
+);
 
 fn load(path: &str) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -25,6 +24,11 @@ fn load(path: &str) -> Value {
 
 fn key(name: &str) -> String {
     load(KEYS)[name].as_str().unwrap().to_owned()
+}
+
+/// A test key in another form, or one that must be refused (see the vectors' README).
+fn key_form(name: &str) -> String {
+    load(KEY_FORMS)[name].as_str().unwrap().to_owned()
 }
 
 /// The vectors of one kind; panics if there are none so a loop cannot pass vacuously.
@@ -482,11 +486,10 @@ fn sync_response_garbage_is_an_error() {
 #[test]
 fn private_key_forms_all_sign_alike() {
     let pkcs1_pem = key("app_private_key");
-    let key = RsaPrivateKey::from_pkcs1_pem(&pkcs1_pem).unwrap();
-    let pkcs8_pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
-    let pkcs8_crlf = key.to_pkcs8_pem(LineEnding::CRLF).unwrap().to_string();
+    let pkcs8_pem = key_form("app_private_key_pkcs8");
+    let pkcs8_crlf = pkcs8_pem.replace('\n', "\r\n");
     let pkcs8_bare = pem_body(&pkcs8_pem);
-    let pkcs1_bare = STANDARD.encode(key.to_pkcs1_der().unwrap().as_bytes());
+    let pkcs1_bare = pem_body(&pkcs1_pem);
     let case = &cases("request")[0];
     let params = string_map(&case["params"]);
     for text in [pkcs1_pem, pkcs8_pem, pkcs8_crlf, pkcs8_bare, pkcs1_bare] {
@@ -498,10 +501,9 @@ fn private_key_forms_all_sign_alike() {
 #[test]
 fn public_key_forms_all_verify() {
     let spki_pem = key("alipay_public_key");
-    let key = RsaPublicKey::from_public_key_pem(&spki_pem).unwrap();
-    let pkcs1_pem = key.to_pkcs1_pem(LineEnding::LF).unwrap();
+    let pkcs1_pem = key_form("alipay_public_key_pkcs1");
     let spki_bare = pem_body(&spki_pem);
-    let pkcs1_bare = STANDARD.encode(key.to_pkcs1_der().unwrap().as_bytes());
+    let pkcs1_bare = pem_body(&pkcs1_pem);
     let form = valid_notify();
     for text in [spki_pem, pkcs1_pem, spki_bare, pkcs1_bare] {
         let verifier = PlatformVerifier::from_pem(&text).unwrap();
@@ -530,12 +532,58 @@ fn unusable_keys_are_refused() {
             Err(KeyError::Unrecognised)
         ));
     }
-    let small_n = (BigUint::from(1u8) << 1023usize) + BigUint::from(1u8);
-    let small = RsaPublicKey::new(small_n, BigUint::from(65_537u32)).unwrap();
-    let pem = small.to_public_key_pem(LineEnding::LF).unwrap();
+    let pem = key_form("public_key_1024");
     assert!(matches!(
         PlatformVerifier::from_pem(&pem),
         Err(KeyError::TooSmall(1024))
+    ));
+}
+
+#[test]
+fn keys_of_unsupported_sizes_are_refused() {
+    assert!(matches!(
+        AppSigner::from_pem(&key_form("private_key_1024")),
+        Err(KeyError::TooSmall(1024))
+    ));
+    assert!(matches!(
+        PlatformVerifier::from_pem(&key_form("public_key_4608")),
+        Err(KeyError::TooLarge(4608))
+    ));
+    assert!(matches!(
+        AppSigner::from_pem(&key_form("private_key_2560")),
+        Err(KeyError::Refused(reason)) if reason == "PrivateModulusLenNotMultipleOf512Bits"
+    ));
+}
+
+#[test]
+fn signing_key_with_small_exponent_is_refused() {
+    let result = AppSigner::from_pem(&key_form("private_key_exponent_3"));
+    assert!(matches!(result, Err(KeyError::Refused(_))), "{result:?}");
+}
+
+#[test]
+fn keys_of_other_algorithms_are_refused() {
+    assert!(matches!(
+        AppSigner::from_pem(&key_form("ec_private_key")),
+        Err(KeyError::Unrecognised)
+    ));
+    assert!(matches!(
+        PlatformVerifier::from_pem(&key_form("ec_public_key")),
+        Err(KeyError::Unrecognised)
+    ));
+}
+
+#[test]
+fn public_key_under_a_private_label_is_refused() {
+    let mislabelled = key("alipay_public_key").replace("PUBLIC KEY", "PRIVATE KEY");
+    assert!(matches!(
+        AppSigner::from_pem(&mislabelled),
+        Err(KeyError::Unrecognised)
+    ));
+    let trailing = format!("{}\nextra", key("alipay_public_key"));
+    assert!(matches!(
+        PlatformVerifier::from_pem(&trailing),
+        Err(KeyError::Unrecognised)
     ));
 }
 

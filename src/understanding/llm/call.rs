@@ -102,7 +102,7 @@ struct Delta {
 }
 
 impl Endpoint {
-    pub fn new(config: &EndpointConfig, http: &openai_http::Client, breaker: Breaker) -> Self {
+    pub fn new(config: &EndpointConfig, http: &reqwest::Client, breaker: Breaker) -> Self {
         // Every setting is given, so nothing is taken from OPENAI_* environment variables.
         let api = OpenAIConfig::new()
             .with_api_base(config.base_url.trim_end_matches('/'))

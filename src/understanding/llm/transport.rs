@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
-use openai_http::{Client, Response};
+use reqwest::{Client, Response};
 
 /// The most of an error body that is read.
 const ERROR_BODY_CAP: usize = 16 * 1024;
@@ -25,11 +25,9 @@ pub struct HttpStatus {
 /// An HTTP client for model endpoints: rustls with the ring provider, the platform's
 /// root certificates, no redirects (an API that redirects is misconfigured, and a redirect
 /// must not carry the key elsewhere).
-pub fn http_client() -> Result<Client, openai_http::Error> {
-    // The process-wide provider, unless the application installed one already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Client::builder()
-        .redirect(openai_http::redirect::Policy::none())
+pub fn http_client() -> Result<Client, reqwest::Error> {
+    crate::http_client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .build()
 }
 
