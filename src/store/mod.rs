@@ -1,6 +1,7 @@
 //! Storage: one trait, a Postgres and a SQLite implementation sharing their SQL
 //! (`sql_store!`), and one conformance suite (tests/it/store.rs) run against both.
 
+mod migrations;
 mod payments;
 mod payments_sql;
 mod postgres;
@@ -39,7 +40,7 @@ pub enum StoreError {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[from] sqlx_core::migrate::MigrateError),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -3,8 +3,8 @@
 use std::str::FromStr;
 
 use sqlx::PgPool;
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx_core::migrate::Migrator;
 
 pub struct PgStore {
     pool: PgPool,
@@ -37,8 +37,7 @@ impl PgStore {
     }
 
     fn migrator() -> &'static Migrator {
-        static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
-        &MIGRATOR
+        super::migrations::postgres()
     }
 
     /// Read committed; row-level conflicts are caught by version checks and row locks.

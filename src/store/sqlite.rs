@@ -4,8 +4,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
-use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx_core::migrate::Migrator;
 
 /// Connections that may read at once; writes have one connection of their own.
 const READERS: u32 = 8;
@@ -49,8 +49,7 @@ impl SqliteStore {
     }
 
     fn migrator() -> &'static Migrator {
-        static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-        &MIGRATOR
+        super::migrations::sqlite()
     }
 
     /// Takes the write lock up front, so a transaction that reads first cannot fail to
