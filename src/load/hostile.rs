@@ -31,7 +31,7 @@ pub struct HostileOptions {
 }
 
 pub async fn run(server: &mut Server, api: &Api, opts: &HostileOptions) -> Result<Summary> {
-    let fds_idle = server.open_fds()?;
+    let sockets_idle = server.open_sockets()?;
     let mut summary = Summary::new("hostile")
         .with("backend", server.backend)
         .with("sockets", opts.sockets)
@@ -52,11 +52,11 @@ pub async fn run(server: &mut Server, api: &Api, opts: &HostileOptions) -> Resul
     summary = summary
         .with("under_cap_rss_peak_kib", peak)
         .with("under_cap_kept", kept);
-    let slow = slowloris(server, api, opts.slow, fds_idle).await?;
+    let slow = slowloris(server, api, opts.slow, sockets_idle).await?;
     server.check_alive()?;
     let ok = slow.open_at_limit == 0 && slow.unhealthy == 0;
     Ok(summary
-        .with("slow_fds_peak", slow.fds_peak)
+        .with("slow_sockets_peak", slow.sockets_peak)
         .with(
             "slow_all_closed_s",
             format!("{:.1}", slow.closed_after.as_secs_f64()),
@@ -87,14 +87,14 @@ async fn half_sent(
     announced: u64,
     opts: &HostileOptions,
 ) -> Result<(u64, usize)> {
-    let fds_before = server.open_fds()?;
+    let sockets_before = server.open_sockets()?;
     let held: Vec<Option<TcpStream>> = futures_util::stream::iter(sessions)
         .map(|s| async move { start_frame(base, s, announced).await.ok() })
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
     let peak = server.rss_kib()?;
-    let kept = server.open_fds()?.saturating_sub(fds_before);
+    let kept = server.open_sockets()?.saturating_sub(sockets_before);
     drop(held);
     Ok((peak, kept))
 }
@@ -116,7 +116,7 @@ async fn start_frame(base: &str, s: &Opened, announced: u64) -> Result<TcpStream
 }
 
 struct Slow {
-    fds_peak: usize,
+    sockets_peak: usize,
     closed_after: Duration,
     open_at_limit: usize,
     unhealthy: usize,
@@ -124,7 +124,7 @@ struct Slow {
 
 /// `count` connections, a third each stopping inside the request line, inside the headers,
 /// and before a promised body; then how long until the server has closed them all.
-async fn slowloris(server: &Server, api: &Api, count: usize, fds_idle: usize) -> Result<Slow> {
+async fn slowloris(server: &Server, api: &Api, count: usize, sockets_idle: usize) -> Result<Slow> {
     let addr = api.base.trim_start_matches("http://").to_owned();
     let partial = [
         "GET /healthz HT".to_owned(),
@@ -140,12 +140,12 @@ async fn slowloris(server: &Server, api: &Api, count: usize, fds_idle: usize) ->
         held.push(tcp);
     }
     let started = Instant::now();
-    let mut fds_peak = 0;
+    let mut sockets_peak = 0;
     let mut unhealthy = 0;
     let mut open = usize::MAX;
     while started.elapsed() < SLOW_LIMIT {
-        let now_open = server.open_fds()?.saturating_sub(fds_idle);
-        fds_peak = fds_peak.max(now_open);
+        let now_open = server.open_sockets()?.saturating_sub(sockets_idle);
+        sockets_peak = sockets_peak.max(now_open);
         let health = api.http().get(format!("{}/healthz", api.base)).send().await;
         if !health.is_ok_and(|r| r.status().is_success()) {
             unhealthy += 1;
@@ -159,7 +159,7 @@ async fn slowloris(server: &Server, api: &Api, count: usize, fds_idle: usize) ->
     }
     drop(held);
     Ok(Slow {
-        fds_peak,
+        sockets_peak,
         closed_after: started.elapsed(),
         open_at_limit: open,
         unhealthy,
@@ -167,10 +167,15 @@ async fn slowloris(server: &Server, api: &Api, count: usize, fds_idle: usize) ->
 }
 
 impl Server {
-    /// How many descriptors the server holds open, from /proc.
-    pub fn open_fds(&self) -> Result<usize> {
+    /// How many sockets the server holds open, from /proc (database files are not counted:
+    /// the SQLite pool opens its readers lazily).
+    pub fn open_sockets(&self) -> Result<usize> {
         let pid = self.pid()?;
         let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).context("/proc fd")?;
-        Ok(dir.count())
+        let sockets = dir
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count();
+        Ok(sockets)
     }
 }
