@@ -32,17 +32,40 @@ pub struct TurnGuard {
 impl Drop for TurnGuard {
     fn drop(&mut self) {
         drop(self.guard.take());
-        forget_if_idle(&self.sessions, self.id);
+        forget_if_idle(&self.sessions, self.id, 0);
     }
 }
 
-fn forget_if_idle(sessions: &Mutex<HashMap<SessionId, Entry>>, id: SessionId) {
+/// Forgets `id` when nobody listens (but `leaving` listeners about to go) and nobody is
+/// taking a turn.
+fn forget_if_idle(sessions: &Mutex<HashMap<SessionId, Entry>>, id: SessionId, leaving: usize) {
     let mut sessions = sessions.lock().expect("hub lock");
     let idle = sessions
         .get(&id)
-        .is_some_and(|e| e.frames.receiver_count() == 0 && Arc::strong_count(&e.turn) == 1);
+        .is_some_and(|e| e.frames.receiver_count() <= leaving && Arc::strong_count(&e.turn) == 1);
     if idle {
         sessions.remove(&id);
+    }
+}
+
+/// One listener's frames of one session; when the last listener and turn are gone, the
+/// session is forgotten here.
+pub struct Subscription {
+    frames: broadcast::Receiver<Arc<Numbered>>,
+    sessions: Sessions,
+    id: SessionId,
+}
+
+impl Subscription {
+    pub async fn recv(&mut self) -> Result<Arc<Numbered>, broadcast::error::RecvError> {
+        self.frames.recv().await
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        // This receiver is dropped after this function: it is the one listener leaving.
+        forget_if_idle(&self.sessions, self.id, 1);
     }
 }
 
@@ -67,9 +90,13 @@ impl Hub {
         sessions.entry(id).or_insert_with(Entry::new).clone()
     }
 
-    /// Frames published on `id` from now on.
-    pub fn subscribe(&self, id: SessionId) -> broadcast::Receiver<Arc<Numbered>> {
-        self.entry(id).frames.subscribe()
+    /// Frames published on `id` from now on, until the subscription is dropped.
+    pub fn subscribe(&self, id: SessionId) -> Subscription {
+        Subscription {
+            frames: self.entry(id).frames.subscribe(),
+            sessions: Arc::clone(&self.sessions),
+            id,
+        }
     }
 
     pub fn publish(&self, id: SessionId, frames: Vec<Numbered>) {
@@ -94,11 +121,6 @@ impl Hub {
             sessions: Arc::clone(&self.sessions),
             id,
         }
-    }
-
-    /// Forgets a session nobody listens to and nobody is taking a turn on.
-    pub fn release(&self, id: SessionId) {
-        forget_if_idle(&self.sessions, id);
     }
 
     /// Whether any socket here listens to `id`.
@@ -138,7 +160,6 @@ mod tests {
         assert_eq!(hub.len(), 1, "a socket keeps its session");
         let waiting = hub.turn(watched).await;
         drop(socket);
-        hub.release(watched);
         assert_eq!(hub.len(), 1, "a turn in progress keeps it too");
         drop(waiting);
         assert!(hub.is_empty());

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use super::engine;
 use super::frames::{ClientFrame, FrameError, MAX_FRAME_BYTES, Numbered, ServerFrame};
+use super::hub::Subscription;
 use crate::app::AppState;
 use crate::domain::SessionId;
 
@@ -56,24 +57,24 @@ enum Out {
     Replay(i64),
 }
 
-/// Serves one connection until the client goes away.
-pub async fn run<Tx, Rx>(app: AppState, id: SessionId, tx: Tx, rx: Rx)
+/// Serves one connection until the client goes away. `live` was subscribed before the
+/// client was told it is connected, so no frame committed after that can pass it by.
+pub async fn run<Tx, Rx>(app: AppState, id: SessionId, live: Subscription, tx: Tx, rx: Rx)
 where
     Tx: Sink<String> + Unpin + Send,
     Rx: Stream<Item = Inbound> + Unpin + Send + 'static,
 {
     let span = tracing::info_span!("socket", session_id = %id);
     metrics::gauge!(crate::metrics::SOCKETS).increment(1.0);
-    serve(app, id, tx, rx).instrument(span).await;
+    serve(app, id, live, tx, rx).instrument(span).await;
     metrics::gauge!(crate::metrics::SOCKETS).decrement(1.0);
 }
 
-async fn serve<Tx, Rx>(app: AppState, id: SessionId, mut tx: Tx, rx: Rx)
+async fn serve<Tx, Rx>(app: AppState, id: SessionId, mut live: Subscription, mut tx: Tx, rx: Rx)
 where
     Tx: Sink<String> + Unpin + Send,
     Rx: Stream<Item = Inbound> + Unpin + Send + 'static,
 {
-    let mut live = app.hub.subscribe(id);
     let (out_tx, mut out_rx) = mpsc::channel::<Out>(32);
     let reader = tokio::spawn(read(app.clone(), id, rx, out_tx).in_current_span());
     let mut sent = HashSet::new();
@@ -97,8 +98,6 @@ where
         }
     }
     reader.abort();
-    drop(live);
-    app.hub.release(id);
 }
 
 async fn read<Rx>(app: AppState, id: SessionId, mut rx: Rx, out: mpsc::Sender<Out>)

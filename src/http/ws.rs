@@ -24,6 +24,7 @@ use super::sockets::Admitted;
 use crate::app::AppState;
 use crate::config::Limits;
 use crate::dialogue::frames::MAX_FRAME_BYTES;
+use crate::dialogue::hub::Subscription;
 use crate::dialogue::socket;
 use crate::domain::SessionId;
 use watch::Watch;
@@ -81,12 +82,15 @@ pub async fn upgrade(
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES);
     let clock = clock.map(|Extension(clock)| clock);
-    Ok(ws.on_upgrade(move |socket| serve(app, id, socket, place, clock)))
+    // Listening starts before the client hears it is connected.
+    let live = app.hub.subscribe(id);
+    Ok(ws.on_upgrade(move |socket| serve(app, id, live, socket, place, clock)))
 }
 
 async fn serve(
     app: AppState,
     id: SessionId,
+    live: Subscription,
     socket: WebSocket,
     place: Admitted,
     clock: Option<Arc<ReadClock>>,
@@ -100,7 +104,7 @@ async fn serve(
     });
     let watch = Watch::new(stream, &limits, clock, place.replaced.clone(), out.clone());
     let ended = watch.ended.clone();
-    socket::run(app, id, Box::pin(tx), Box::pin(watch.into_stream())).await;
+    socket::run(app, id, live, Box::pin(tx), Box::pin(watch.into_stream())).await;
     let close = ended.get().cloned();
     let _ = out.send(Message::Close(close)).await;
     let _ = writer.await;

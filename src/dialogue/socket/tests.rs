@@ -97,7 +97,8 @@ fn connect(app: &AppState, id: SessionId) -> (Client, tokio::task::JoinHandle<()
     let outbound = Box::pin(sink::unfold(out_tx, |tx, text: String| async move {
         tx.send(text).await.map(|_| tx).map_err(|_| "closed")
     }));
-    let task = tokio::spawn(run(app.clone(), id, outbound, inbound));
+    let live = app.hub.subscribe(id);
+    let task = tokio::spawn(run(app.clone(), id, live, outbound, inbound));
     (
         Client {
             to_server: in_tx,
