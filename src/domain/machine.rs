@@ -248,4 +248,6 @@ fn risk_outcome(score: Score, t: &RiskThresholds) -> Transition {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
