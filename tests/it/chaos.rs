@@ -1,11 +1,47 @@
-//! Instances killed and restarted under load. Postgres only: the instances share a database.
+//! Instances killed and restarted under load. The chaos scenario, small enough for CI:
+//! three server processes on one fresh Postgres schema, SIGKILLed and restarted under thirty
+//! shoppers, every invariant read back from the RESULT line; and the restart race it found.
+//! Postgres only: the instances share a database.
 
 use std::time::Duration;
 
 use countersign::domain::SessionId;
 use serde_json::json;
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, TestDb, spawn_app};
+use crate::load::{field, load};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_every_flow_settles_once_while_instances_are_killed() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let s = load(
+        &db,
+        &[
+            "chaos",
+            "--flows",
+            "30",
+            "--concurrency",
+            "6",
+            "--think-ms",
+            "600",
+            "--kill-every",
+            "200-700",
+            "--max-kills",
+            "3",
+            "--seed",
+            "7",
+            "--drain",
+            "40",
+        ],
+    )
+    .await;
+    assert_eq!(s.get("ok"), Some("true"), "{}", s.line());
+    assert_eq!(s.get("settled"), Some("30"), "{}", s.line());
+    for none in ["failed", "lost", "gaps", "doubled", "stuck"] {
+        assert_eq!(s.get(none), Some("0"), "{none} in {}", s.line());
+    }
+    assert!(field(&s, "kills") >= 2.0, "too few kills: {}", s.line());
+}
 
 /// A socket's subscription exists from the moment an instance accepts it, so the instance
 /// must already be listening for other instances' frames by then: here a frame committed
