@@ -20,7 +20,7 @@ use crate::risk::RiskEngine;
 use crate::risk::remote::RemoteScorer;
 use crate::risk::rules::LocalRules;
 use crate::secrets::MasterKey;
-use crate::store::{self, Store};
+use crate::store::{self, FrameFeed, Store};
 use crate::understanding::audit::{CallRecorder, ModelCall};
 use crate::understanding::llm::LlmUnderstanding;
 use crate::understanding::{Offline, Understanding};
@@ -142,14 +142,20 @@ impl Providers {
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    /// Other instances' frames, heard from `build` on (none on the embedded database).
+    feed: Option<FrameFeed>,
 }
 
-/// Opens and migrates the store, loads the master key and binds `config.listen`
-/// (port 0 picks a free port; see `App::addr`).
+/// Opens and migrates the store, starts listening for other instances' frames, loads the
+/// master key and binds `config.listen` (port 0 picks a free port; see `App::addr`).
 pub async fn build(mut config: Config) -> anyhow::Result<App> {
     let store = store::connect(&config.database_url)
         .await
         .context("opening the database")?;
+    let feed = store
+        .frame_feed()
+        .await
+        .context("listening for other instances' frames")?;
     let keys = load_master_key(&config)?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -159,6 +165,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
     Ok(App {
         listener,
         state: AppState::new(store, keys, config, understanding)?,
+        feed,
     })
 }
 
@@ -240,10 +247,14 @@ impl App {
     ) -> std::io::Result<()> {
         let router = crate::http::router(self.state.clone());
         let every = std::time::Duration::from_millis(self.state.config.sweep_interval_ms.max(10));
-        let mut workers = vec![
-            tokio::spawn(crate::dialogue::sweeper::run(self.state.clone(), every)),
-            tokio::spawn(crate::dialogue::relay::run(self.state.clone())),
-        ];
+        let mut workers = vec![tokio::spawn(crate::dialogue::sweeper::run(
+            self.state.clone(),
+            every,
+        ))];
+        if let Some(feed) = self.feed {
+            let relay = crate::dialogue::relay::run(self.state.clone(), feed);
+            workers.push(tokio::spawn(relay));
+        }
         if self.state.config.run_dispatcher {
             workers.push(tokio::spawn(crate::payments::dispatcher::run(
                 self.state.clone(),

@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
+use countersign::load::chaos::{self, ChaosOptions};
 use countersign::load::client::Api;
 use countersign::load::flows::{self, FlowOptions};
 use countersign::load::hostile::{self, HostileOptions};
@@ -77,6 +79,31 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         concurrency: usize,
     },
+    /// Whole flows across three instances on one Postgres database while one instance at a
+    /// time is SIGKILLed and restarted.
+    Chaos {
+        #[arg(long, default_value_t = 500)]
+        flows: usize,
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+        /// Seeds every random choice of the run; a fresh one when absent (it is printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Milliseconds from one instance being back to the next kill: `MIN-MAX` or one value.
+        #[arg(long, default_value = "1000-3000", value_parser = chaos::parse_range)]
+        kill_every: (u64, u64),
+        #[arg(long, default_value_t = 1000)]
+        max_kills: usize,
+        /// Longest pause a shopper takes before a message or a confirmation, in ms.
+        #[arg(long, default_value_t = 200)]
+        think_ms: u64,
+        /// Seconds one flow may take.
+        #[arg(long, default_value_t = 120)]
+        flow_timeout: u64,
+        /// Seconds the sessions may take to end after the last flow.
+        #[arg(long, default_value_t = 60)]
+        drain: u64,
+    },
 }
 
 #[tokio::main]
@@ -108,6 +135,7 @@ impl Scenario {
             Scenario::Webhooks { .. } => "webhooks",
             Scenario::Idle { .. } => "idle",
             Scenario::Hostile { .. } => "hostile",
+            Scenario::Chaos { .. } => "chaos",
         }
     }
 }
@@ -176,6 +204,28 @@ async fn run(cli: Cli) -> Result<Summary> {
             let report = idle::run(&api, sockets, concurrency, || server.rss_kib()).await?;
             server.check_alive()?;
             Ok(report.summary(server.backend))
+        }
+        Scenario::Chaos {
+            flows,
+            concurrency,
+            seed,
+            kill_every,
+            max_kills,
+            think_ms,
+            flow_timeout,
+            drain,
+        } => {
+            let chaos = ChaosOptions {
+                flows,
+                concurrency,
+                seed: seed.unwrap_or_else(rand::random),
+                kill_every_ms: kill_every,
+                max_kills,
+                think_ms,
+                flow_timeout: Duration::from_secs(flow_timeout),
+                drain: Duration::from_secs(drain),
+            };
+            chaos::run(&opts, chaos).await
         }
     }
 }

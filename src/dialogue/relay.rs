@@ -1,18 +1,17 @@
 //! Frames committed by another instance (a webhook that landed there, a socket there)
 //! reach this instance's sockets through the store's announcements (Postgres
 //! LISTEN/NOTIFY). Sockets drop what they already sent, so an echo of our own is harmless.
+//! The feed is opened before the instance accepts its first socket (`app::build`): a
+//! socket's replay reads the store, and a frame committed after that read reaches it only
+//! if the instance was listening already.
 
 use futures_util::StreamExt;
 
 use super::frames::Numbered;
 use crate::app::AppState;
+use crate::store::FrameFeed;
 
-pub async fn run(app: AppState) {
-    let mut feed = match app.store.frame_feed().await {
-        Ok(Some(feed)) => feed,
-        Ok(None) => return,
-        Err(e) => return tracing::error!(error = %e, "cannot listen for other instances' frames"),
-    };
+pub async fn run(app: AppState, mut feed: FrameFeed) {
     while let Some((id, first, last)) = feed.next().await {
         if !app.hub.is_watched(id) {
             continue;

@@ -135,13 +135,20 @@ impl Socket {
 
     /// The next JSON frame.
     pub async fn next(&mut self) -> Result<Value> {
+        self.next_within(PATIENCE)
+            .await?
+            .ok_or_else(|| anyhow!("no frame within {PATIENCE:?}"))
+    }
+
+    /// The next JSON frame, or `None` when none arrives within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Result<Option<Value>> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let m = tokio::time::timeout(PATIENCE, self.ws.next())
-                .await
-                .map_err(|_| anyhow!("no frame within {PATIENCE:?}"))?
-                .ok_or_else(|| anyhow!("the socket closed"))??;
-            if let Message::Text(text) = m {
-                return Ok(serde_json::from_str(&text)?);
+            let Ok(m) = tokio::time::timeout_at(deadline, self.ws.next()).await else {
+                return Ok(None);
+            };
+            if let Message::Text(text) = m.ok_or_else(|| anyhow!("the socket closed"))?? {
+                return Ok(Some(serde_json::from_str(&text)?));
             }
         }
     }

@@ -47,11 +47,12 @@ pub struct FlowReport {
     pub session_ids: Vec<String>,
 }
 
-fn user(i: usize) -> String {
+/// The shopper of flow `i`, and the order it refunds.
+pub fn user(i: usize) -> String {
     format!("load-shopper-{i}")
 }
 
-fn order(i: usize) -> String {
+pub fn order(i: usize) -> String {
     (100_000 + i).to_string()
 }
 

@@ -1,7 +1,9 @@
 //! The load generator: drives a real `countersign serve` over loopback and reports what it
 //! measured as one `key=value` summary line per scenario (`src/bin/countersign-load.rs`).
 
+pub mod chaos;
 pub mod client;
+pub mod cluster;
 pub mod flows;
 pub mod hostile;
 pub mod idle;

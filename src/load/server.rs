@@ -49,12 +49,14 @@ pub fn sibling_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("countersign"))
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
 }
 
-fn config_text(opts: &ServerOptions, dir: &Path, port: u16) -> String {
+/// The configuration of a server on `port`, keeping its files (SQLite database, master key)
+/// in `dir`.
+pub(crate) fn config_text(opts: &ServerOptions, dir: &Path, port: u16) -> String {
     let database_url = opts
         .database_url
         .clone()
@@ -87,41 +89,14 @@ impl Server {
         let port = free_port()?;
         let config = dir.path().join("countersign.toml");
         std::fs::write(&config, config_text(opts, dir.path(), port))?;
-        let log = std::fs::File::create(dir.path().join("server.log"))?;
-        let mut child = Command::new(&opts.binary)
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .env("RUST_LOG", "warn")
-            .env_remove("DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", opts.binary.display()))?;
-        let stdout = child.stdout.take().context("the server's output")?;
-        let ready = async {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Some(line) = lines.next_line().await? {
-                if line.starts_with("Countersign is running") {
-                    return Ok(());
-                }
-            }
-            Err(anyhow!("the server exited before it was ready"))
-        };
-        tokio::time::timeout(Duration::from_secs(60), ready)
-            .await
-            .map_err(|_| anyhow!("the server was not ready within a minute"))??;
+        let log = dir.path().join("server.log");
+        let child = spawn(&opts.binary, &config, &log, &[]).await?;
         let merchant = create_merchant(&opts.binary, &config).await?;
-        let backend = match &opts.database_url {
-            Some(url) if url.starts_with("postgres") => "postgres",
-            _ => "sqlite",
-        };
         Ok(Server {
             child,
             dir,
             base: format!("http://127.0.0.1:{port}"),
-            backend,
+            backend: backend(opts),
             merchant,
         })
     }
@@ -155,7 +130,56 @@ impl Server {
     }
 }
 
-async fn create_merchant(binary: &Path, config: &Path) -> Result<Merchant> {
+/// `postgres` or `sqlite`, as the options select.
+pub fn backend(opts: &ServerOptions) -> &'static str {
+    match &opts.database_url {
+        Some(url) if url.starts_with("postgres") => "postgres",
+        _ => "sqlite",
+    }
+}
+
+/// Starts `serve` with `config` and `env`, its log appended to `log`, and waits until it
+/// says it is running.
+pub async fn spawn(
+    binary: &Path,
+    config: &Path,
+    log: &Path,
+    env: &[(&str, String)],
+) -> Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let mut child = Command::new(binary)
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().context("the server's output")?;
+    let ready = async {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(line) = lines.next_line().await? {
+            if line.starts_with("Countersign is running") {
+                return Ok(());
+            }
+        }
+        Err(anyhow!("the server exited before it was ready"))
+    };
+    tokio::time::timeout(Duration::from_secs(60), ready)
+        .await
+        .map_err(|_| anyhow!("the server was not ready within a minute"))??;
+    Ok(child)
+}
+
+/// Creates a fresh merchant through `merchant create` and returns its credentials.
+pub async fn create_merchant(binary: &Path, config: &Path) -> Result<Merchant> {
     let id = format!("load-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let out = Command::new(binary)
         .arg("--config")

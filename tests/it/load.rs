@@ -8,7 +8,7 @@ use crate::backend_tests;
 use crate::helpers::{Backend, TestDb};
 
 /// Runs `countersign-load` with `args` against a server on `db` and returns its summary.
-async fn load(db: &TestDb, args: &[&str]) -> Summary {
+pub(crate) async fn load(db: &TestDb, args: &[&str]) -> Summary {
     let out = Command::new(env!("CARGO_BIN_EXE_countersign-load"))
         .arg("--server")
         .arg(env!("CARGO_BIN_EXE_countersign"))
@@ -26,7 +26,7 @@ async fn load(db: &TestDb, args: &[&str]) -> Summary {
     Summary::parse(line.expect("a summary line")).expect("a parseable summary line")
 }
 
-fn field(s: &Summary, key: &str) -> f64 {
+pub(crate) fn field(s: &Summary, key: &str) -> f64 {
     let value = s
         .get(key)
         .unwrap_or_else(|| panic!("no {key} in {}", s.line()));

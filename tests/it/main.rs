@@ -9,6 +9,9 @@ mod alipay;
 mod alipay_gateway;
 mod api;
 mod book;
+// Several instances sharing one database: Postgres only.
+#[cfg(pg_tests)]
+mod chaos;
 mod cli;
 mod dialogue;
 mod idempotency;
