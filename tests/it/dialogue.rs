@@ -39,9 +39,10 @@ async fn an_english_refund_is_clarified_confirmed_and_consented(b: Backend) {
         .send(json!({"type": "confirm", "token": c["token"]}))
         .await;
     shopper.until_state("pending_risk_check").await;
+    // The risk check may already have scored it: only the log up to consent is compared.
     let log = events(&app, &key, &s.id).await;
     assert_eq!(
-        log,
+        log[..log.len().min(5)],
         [
             "opened",
             "clarification_needed",
