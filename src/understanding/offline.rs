@@ -655,9 +655,10 @@ fn decide_intent(cues: &[Cue]) -> Scored<Intent> {
 // Order
 // ---------------------------------------------------------------------------
 
+// The id is matched without case folding, under which "ſ" and "K" (Kelvin) are letters.
 static EN_ORDER_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)(?-u:\b)order(?:\s+(?:number|num|no|id|ref)(?-u:\b)\.?)?\s*[:#]?\s*#?\s*(?P<id>[A-Za-z0-9-]+)",
+        r"(?i)(?-u:\b)order(?:\s+(?:number|num|no|id|ref)(?-u:\b)\.?)?\s*[:#]?\s*#?\s*(?P<id>(?-i:[A-Za-z0-9-]+))",
     )
 });
 static HASH_ORDER_RE: LazyLock<Regex> = LazyLock::new(|| re(r"#\s*(?P<id>[A-Za-z0-9-]+)"));

@@ -907,6 +907,29 @@ fn hostile_input_never_panics_stays_fast_and_matches_the_schema() {
 }
 
 #[test]
+fn order_ids_stay_ascii_where_case_folding_finds_more_letters() {
+    let validator = validator();
+    // Folded, "ſ" (long s) is an "s" and "K" (Kelvin sign) a "k".
+    for input in [
+        "refund order Aſ1042",
+        "refund order \u{212A}1042",
+        "Send $1,smitho\u{1}\0 Alice orderSmſeNinte1tof ent",
+    ] {
+        let got = extract(input);
+        if let Some(Scored {
+            value: OrderRef::Id { id },
+            ..
+        }) = &got.order
+        {
+            let ascii = id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            assert!(ascii, "{input:?} gave the id {id:?}");
+        }
+        let value = serde_json::to_value(&got).expect("extraction serializes");
+        assert!(validator.is_valid(&value), "{input:?} gave {value}");
+    }
+}
+
+#[test]
 fn cap_cuts_on_a_char_boundary() {
     let text = "a".repeat(MAX_INPUT_BYTES - 1) + "退款";
     let capped = cap(&text);
