@@ -468,6 +468,55 @@ async fn postgres_a_webhook_on_one_instance_reaches_a_socket_on_another() {
     on_b.until_state("settled").await;
 }
 
+/// A provider that hangs up while its notification is being committed must not keep the
+/// settlement from the shopper: the write and the delivery of its frames to this instance's
+/// sockets finish without the request. (This instance's relay skips its own announcements.)
+#[cfg(pg_tests)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_provider_hanging_up_mid_commit_still_settles_the_socket() {
+    let (app, creds) = without_dispatcher(Backend::Postgres).await;
+    let (s, mut shopper, key) = submitted(&app, &creds).await;
+    // From here, a transaction that stored a notification sleeps a second in its COMMIT.
+    crate::helpers::execute(
+        &app.db.url,
+        "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql \
+         AS $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$",
+    )
+    .await;
+    crate::helpers::execute(
+        &app.db.url,
+        "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON webhook_inbox \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+    )
+    .await;
+    let body =
+        serde_json::to_vec(&notification(&s, &key, "settlement.succeeded", "50.00")).unwrap();
+    let at = chrono::Utc::now().timestamp();
+    let provider = tokio::spawn(
+        app.http
+            .post(app.url("/v1/webhooks/settlement"))
+            .header("content-type", "application/json")
+            .header(
+                webhook::HEADER,
+                webhook::sign(&creds.webhook_secret, at, &body),
+            )
+            .body(body)
+            .send(),
+    );
+    let sleeping = "pg_stat_activity WHERE datname = current_database() \
+                    AND query = 'COMMIT' AND wait_event = 'PgSleep'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count_rows(&app.db.url, sleeping).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no COMMIT reached the trigger"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    provider.abort();
+    shopper.until_state("settled").await;
+}
+
 backend_tests!(
     a_refund_runs_from_first_message_to_settled,
     a_failing_outcome_fails_and_frees_the_money,

@@ -745,14 +745,32 @@ pub(super) async fn commit(
         outbox(app, s, &mut commit)?;
     }
     edit(&mut commit);
-    let saved = app
-        .store
-        .apply(s.id, s.version, &commit)
-        .await
-        .map_err(store_error)?;
-    transitioned(s, saved.state, commit.event.kind);
-    publish(app, s.id, saved.frame_seq, commit.frames);
-    Ok(saved)
+    let (app, s) = (app.clone(), s.clone());
+    to_the_end(async move {
+        let saved = app
+            .store
+            .apply(s.id, s.version, &commit)
+            .await
+            .map_err(store_error)?;
+        transitioned(&s, saved.state, commit.event.kind);
+        publish(&app, s.id, saved.frame_seq, commit.frames);
+        Ok(saved)
+    })
+    .await
+}
+
+/// Runs a write and the publishing of its frames to this instance's sockets in a task of
+/// its own, to the end. A caller may be dropped at any await (a client hanging up
+/// mid-request, a socket closing mid-turn) while its write still commits, and nothing else
+/// hands those frames to sockets here: the relay skips this instance's own announcements.
+async fn to_the_end<T: Send + 'static>(
+    work: impl Future<Output = Result<T, FrameError>> + Send + 'static,
+) -> Result<T, FrameError> {
+    match tokio::spawn(work.in_current_span()).await {
+        Ok(done) => done,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(internal(e)),
+    }
 }
 
 /// Logs and counts a stored transition.
@@ -801,13 +819,17 @@ pub(super) async fn say(
     frames: Vec<ServerFrame>,
 ) -> Result<i64, FrameError> {
     let json: Vec<Value> = frames.iter().map(ServerFrame::to_json).collect();
-    let last = app
-        .store
-        .append_frames(id, &json)
-        .await
-        .map_err(store_error)?;
-    publish(app, id, last, json);
-    Ok(last)
+    let app = app.clone();
+    to_the_end(async move {
+        let last = app
+            .store
+            .append_frames(id, &json)
+            .await
+            .map_err(store_error)?;
+        publish(&app, id, last, json);
+        Ok(last)
+    })
+    .await
 }
 
 fn publish(app: &AppState, id: SessionId, last: i64, frames: Vec<Value>) {

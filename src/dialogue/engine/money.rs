@@ -374,13 +374,17 @@ async fn settle_commit(
             }
         });
     }
-    let inserted = record(app, entry, Some((s.id, s.version, &commit))).await?;
-    if inserted {
-        transitioned(s, moved.to, commit.event.kind);
-        let last = s.frame_seq + commit.frames.len() as i64;
-        publish(app, s.id, last, commit.frames);
-    }
-    Ok(inserted)
+    let (app, s, entry, to) = (app.clone(), s.clone(), entry.clone(), moved.to);
+    to_the_end(async move {
+        let inserted = record(&app, &entry, Some((s.id, s.version, &commit))).await?;
+        if inserted {
+            transitioned(&s, to, commit.event.kind);
+            let last = s.frame_seq + commit.frames.len() as i64;
+            publish(&app, s.id, last, commit.frames);
+        }
+        Ok(inserted)
+    })
+    .await
 }
 
 /// The provider refused a submission for good: the session failed and the hold is released.

@@ -56,7 +56,7 @@ impl Seen {
 }
 
 /// What the shopper does next, from what it has seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Want {
     Say,
     /// Countersign the card with this seq.

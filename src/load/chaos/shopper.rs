@@ -3,6 +3,7 @@
 //! seq it holds without a hole. It counts frames the store held that a live socket never
 //! delivered (gaps) and frames it never received at all, even after resuming (lost).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -64,7 +65,11 @@ struct Shopper<'a> {
     text: String,
     rng: StdRng,
     deadline: Instant,
+    /// When each message or confirmation last went out.
+    sent: HashMap<Want, Instant>,
     actions: usize,
+    /// The last error frame the server answered with, for the report.
+    refused: Option<String>,
 }
 
 /// Takes `opened` from its first message to its end, starting on instance `home`.
@@ -75,7 +80,9 @@ pub async fn shop(stage: &Stage<'_>, opened: Opened, text: String, home: usize, 
         text,
         rng: StdRng::seed_from_u64(seed),
         deadline: Instant::now() + stage.patience,
+        sent: HashMap::new(),
         actions: 0,
+        refused: None,
     };
     let mut flow = Flow {
         session_id: shopper.opened.id.clone(),
@@ -124,32 +131,32 @@ impl Shopper<'_> {
         if resume {
             resync(socket, seen).await?;
         }
-        let mut sent = None;
         loop {
             let now = want(seen);
             match now {
                 Want::Done => return self.finish(socket, seen, flow).await,
                 Want::Wait => {}
-                _ if sent == Some(now) => {}
-                _ => {
-                    self.act(socket, seen, now).await?;
-                    sent = Some(now);
-                }
+                _ if self.due(now) => self.act(socket, seen, now).await?,
+                _ => {}
             }
-            if self.await_change(socket, seen, flow, now).await? {
-                // Refused (a race, a stale card): decide afresh and try again.
-                sent = None;
-            }
+            self.await_change(socket, seen, flow, now).await?;
         }
+    }
+
+    /// Whether to send `now`: not when it went out less than `QUIET` ago. Its answer may
+    /// still be on the way (a message sent on a socket that died may have been taken, and a
+    /// correction's card follows its `collecting` in a second commit).
+    fn due(&self, now: Want) -> bool {
+        self.sent.get(&now).is_none_or(|at| at.elapsed() >= QUIET)
     }
 
     /// Pauses as a shopper would, then says the refund or countersigns the card.
     async fn act(&mut self, socket: &mut Socket, seen: &Seen, now: Want) -> Result<(), Stop> {
         self.actions += 1;
         if self.actions > MAX_ACTIONS {
-            let state = seen.state().0;
+            let (state, refused) = (seen.state().0, self.refused.as_deref().unwrap_or("-"));
             return Err(Stop::GaveUp(format!(
-                "gave up: {MAX_ACTIONS} tries, still {state}"
+                "gave up: {MAX_ACTIONS} tries, still {state}, last refused: {refused}"
             )));
         }
         let pause = self.rng.random_range(0..=self.stage.think_ms);
@@ -161,33 +168,39 @@ impl Shopper<'_> {
             _ => json!({"type": "user_message", "text": self.text}),
         };
         socket.send(frame).await?;
+        self.sent.insert(now, Instant::now());
         Ok(())
     }
 
-    /// Reads until what the shopper wants changes; `true` when an error frame came first.
+    /// Reads until what the shopper wants changes, an error frame answers, or the socket has
+    /// been quiet for `QUIET` (then it checks the store for frames the socket skipped).
     async fn await_change(
-        &self,
+        &mut self,
         socket: &mut Socket,
         seen: &mut Seen,
         flow: &mut Flow,
         now: Want,
-    ) -> Result<bool, Stop> {
+    ) -> Result<(), Stop> {
+        if Instant::now() >= self.deadline {
+            let state = seen.state().0;
+            return Err(Stop::GaveUp(format!(
+                "gave up: still {state} when its time ran out"
+            )));
+        }
         loop {
-            if Instant::now() >= self.deadline {
-                let state = seen.state().0;
-                return Err(Stop::GaveUp(format!(
-                    "gave up: still {state} when its time ran out"
-                )));
-            }
             match socket.next_within(QUIET).await? {
-                Some(frame) if frame["type"] == "error" => return Ok(true),
+                Some(frame) if frame["type"] == "error" => {
+                    self.refused = Some(format!("{} ({})", frame["code"], frame["message"]));
+                    return Ok(());
+                }
                 Some(frame) => seen.record(frame),
                 None => {
                     self.catch_up(socket, seen, flow).await?;
+                    return Ok(());
                 }
             }
             if want(seen) != now {
-                return Ok(false);
+                return Ok(());
             }
         }
     }
