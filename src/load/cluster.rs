@@ -18,22 +18,19 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn len(&self) -> usize {
+    /// How many instances there are, up or down.
+    pub fn count(&self) -> usize {
         self.bases.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.bases.is_empty()
-    }
-
     pub fn base(&self, i: usize) -> &str {
-        &self.bases[i % self.len()]
+        &self.bases[i % self.count()]
     }
 
     /// The first instance that is up, looking from `from` on round the ring.
     pub fn next_up(&self, from: usize) -> Option<usize> {
-        (0..self.len())
-            .map(|k| (from + k) % self.len())
+        (0..self.count())
+            .map(|k| (from + k) % self.count())
             .find(|&i| self.up[i].load(Ordering::SeqCst))
     }
 
@@ -53,6 +50,7 @@ pub struct Cluster {
     binary: PathBuf,
     nodes: Vec<Node>,
     pub live: Arc<Live>,
+    /// The configurations, the shared key file and the logs, removed with the cluster.
     _dir: tempfile::TempDir,
 }
 

@@ -30,8 +30,10 @@ async fn postgres_every_flow_settles_once_while_instances_are_killed() {
             "3",
             "--seed",
             "7",
+            "--flow-timeout",
+            "50",
             "--drain",
-            "40",
+            "10",
         ],
     )
     .await;

@@ -117,7 +117,7 @@ pub async fn run(server: &ServerOptions, opts: ChaosOptions) -> Result<Summary> 
 /// Stocks one order per flow and opens its session, each through instance `i % 3`, before
 /// any instance is killed.
 async fn open(live: &Live, merchant: &Merchant, opts: &ChaosOptions) -> Result<Vec<Opened>> {
-    let apis: Vec<Api> = (0..live.len())
+    let apis: Vec<Api> = (0..live.count())
         .map(|i| Api::new(live.base(i), &merchant.api_key))
         .collect();
     flows::stock(&apis[0], opts.flows, opts.concurrency).await?;
@@ -134,7 +134,7 @@ async fn open(live: &Live, merchant: &Merchant, opts: &ChaosOptions) -> Result<V
 }
 
 async fn shop(stage: &Stage<'_>, opened: Vec<Opened>, opts: &ChaosOptions) -> Vec<Flow> {
-    let instances = stage.live.len();
+    let instances = stage.live.count();
     futures_util::stream::iter(opened.into_iter().enumerate())
         .map(|(i, o)| {
             let text = format!("refund order {} in full", flows::order(i));
@@ -158,7 +158,7 @@ async fn killer(cluster: &mut Cluster, opts: &ChaosOptions, stop: &Notify) -> Re
             _ = stop.notified() => break,
             _ = tokio::time::sleep(pause) => {}
         }
-        let victim = rng.random_range(0..cluster.live.len());
+        let victim = rng.random_range(0..cluster.live.count());
         cluster.kill(victim).await?;
         kills += 1;
         cluster.restart(victim).await?;
