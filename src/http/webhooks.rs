@@ -1,5 +1,5 @@
 //! `POST /v1/webhooks/settlement`: settlement notifications, verified before anything is
-//! stored (DESIGN.md section 8).
+//! stored (the format is in the README and `schemas/`).
 
 use axum::Json;
 use axum::body::Bytes;

@@ -1,4 +1,4 @@
-//! Walks every (state, event) pair against the table in DESIGN.md section 2.
+//! Walks every (state, event) pair against the table of allowed moves below.
 
 use super::*;
 use Effect::*;
