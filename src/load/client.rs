@@ -76,6 +76,23 @@ impl Api {
         })
     }
 
+    /// Opens `count` sessions for shoppers `{prefix}-0`, `{prefix}-1`, …, `concurrency` at
+    /// a time.
+    pub async fn open_sessions(
+        &self,
+        prefix: &str,
+        count: usize,
+        concurrency: usize,
+    ) -> Result<Vec<Opened>> {
+        futures_util::stream::iter(0..count)
+            .map(|i| async move { self.open_session(&format!("{prefix}-{i}")).await })
+            .buffer_unordered(concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
     pub async fn session(&self, id: &str) -> Result<Value> {
         let url = format!("{}/v1/sessions/{id}", self.base);
         self.send(self.http.get(url)).await

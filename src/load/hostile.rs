@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -43,7 +43,9 @@ pub async fn run(server: &mut Server, api: &Api, opts: &HostileOptions) -> Resul
     summary = summary
         .with("one_token_rss_peak_kib", peak)
         .with("one_token_kept", kept);
-    let sessions = open_sessions(api, opts).await?;
+    let sessions = api
+        .open_sessions("hostile", opts.sockets, opts.concurrency)
+        .await?;
     let (peak, kept) = half_sent(server, &api.base, &sessions, ANNOUNCED, opts).await?;
     summary = summary
         .with("large_rss_peak_kib", peak)
@@ -65,16 +67,6 @@ pub async fn run(server: &mut Server, api: &Api, opts: &HostileOptions) -> Resul
         .with("health_failures", slow.unhealthy)
         .with("rss_end_kib", server.rss_kib()?)
         .with("ok", ok))
-}
-
-async fn open_sessions(api: &Api, opts: &HostileOptions) -> Result<Vec<Opened>> {
-    futures_util::stream::iter(0..opts.sockets)
-        .map(|i| async move { api.open_session(&format!("hostile-{i}")).await })
-        .buffer_unordered(opts.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect()
 }
 
 /// One socket per entry of `sessions`, each sending a frame header announcing `announced`
@@ -164,18 +156,4 @@ async fn slowloris(server: &Server, api: &Api, count: usize, sockets_idle: usize
         open_at_limit: open,
         unhealthy,
     })
-}
-
-impl Server {
-    /// How many sockets the server holds open, from /proc (database files are not counted:
-    /// the SQLite pool opens its readers lazily).
-    pub fn open_sockets(&self) -> Result<usize> {
-        let pid = self.pid()?;
-        let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).context("/proc fd")?;
-        let sockets = dir
-            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-            .filter(|target| target.to_string_lossy().starts_with("socket:"))
-            .count();
-        Ok(sockets)
-    }
 }

@@ -25,13 +25,9 @@ pub async fn run(
     concurrency: usize,
     rss: impl Fn() -> Result<u64>,
 ) -> Result<IdleReport> {
-    let opened = futures_util::stream::iter(0..count)
-        .map(|i| async move { api.open_session(&format!("idle-shopper-{i}")).await })
-        .buffer_unordered(concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?;
+    let opened = api
+        .open_sessions("idle-shopper", count, concurrency)
+        .await?;
     let rss_before_kib = rss()?;
     let sockets = futures_util::stream::iter(&opened)
         .map(|s| Socket::connect(&api.base, s))

@@ -116,6 +116,18 @@ impl Server {
             .context("no VmRSS in /proc status")
     }
 
+    /// How many sockets the server holds open, from /proc (database files are not counted:
+    /// the SQLite pool opens its readers lazily).
+    pub fn open_sockets(&self) -> Result<usize> {
+        let pid = self.pid()?;
+        let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).context("/proc fd")?;
+        let sockets = dir
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count();
+        Ok(sockets)
+    }
+
     /// What the server wrote to its log, for a failure report.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
