@@ -63,8 +63,9 @@ pub fn router(app: AppState) -> Router {
                 "method not allowed here",
             )
         })
-        .layer(DefaultBodyLimit::max(body_limit))
-        // A body announced larger than the limit is refused before any of it is read.
+        // One body limit: a body announced larger is refused before any of it is read, one
+        // that grows larger while it arrives is cut off there. axum's own is switched off.
+        .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TraceLayer::new_for_http().make_span_with(request_span));
     limits::apply(routes, &limits).with_state(app)
