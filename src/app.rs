@@ -7,14 +7,14 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::alipay::config::AlipayConfig;
+use crate::clock::Clock;
 use crate::config::{Config, ProviderKind};
-use crate::dialogue::hub::Hub;
-use crate::dialogue::socket::FrameLimiter;
+use crate::dialogue::Dialogue;
 use crate::http::sockets::Sockets;
-use crate::merchants::cache::MerchantCache;
+use crate::http::ws::socket::FrameLimiter;
 use crate::payments::Provider;
 use crate::payments::alipay::Alipay;
+use crate::payments::alipay::api::config::AlipayConfig;
 use crate::payments::sandbox::Sandbox;
 use crate::risk::RiskEngine;
 use crate::risk::remote::RemoteScorer;
@@ -24,7 +24,7 @@ use crate::store::{self, FrameFeed, Store};
 use crate::understanding::audit::{CallRecorder, ModelCall};
 use crate::understanding::llm::LlmUnderstanding;
 use crate::understanding::{Offline, Understanding};
-use tokio::sync::Notify;
+use crate::workflow::Workflow;
 
 /// Everything a request handler needs, cheap to clone.
 #[derive(Clone)]
@@ -34,20 +34,18 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub keys: MasterKey,
     pub config: Config,
-    pub understanding: Arc<dyn Understanding>,
-    pub hub: Hub,
+    pub clock: Clock,
+    /// A session's life from consent to settlement.
+    pub flow: Workflow,
+    /// The conversation before consent.
+    pub dialogue: Dialogue,
     pub limiter: FrameLimiter,
     /// The WebSockets open on this instance.
     pub sockets: Sockets,
-    pub risk: Arc<dyn RiskEngine>,
-    pub provider: Arc<dyn Provider>,
     /// The built-in provider, whose webhook deliveries run beside the server.
     pub sandbox: Option<Arc<Sandbox>>,
     /// The Alipay provider, whose notifications arrive at `/v1/webhooks/alipay`.
     pub alipay: Option<Arc<Alipay>>,
-    /// Wakes the outbox dispatcher when a submission is written.
-    pub dispatch: Notify,
-    pub merchants: MerchantCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -72,21 +70,30 @@ impl AppState {
             Some(remote) => Arc::new(RemoteScorer::new(remote)),
             None => Arc::new(LocalRules),
         };
+        let clock = config.clock.clone();
         let providers = Providers::for_config(&config, &store, &keys)?;
+        let flow = Workflow::new(
+            store.clone(),
+            keys.clone(),
+            risk,
+            providers.provider,
+            clock.clone(),
+        );
+        let dialogue = Dialogue {
+            flow: flow.clone(),
+            understanding,
+        };
         Ok(AppState(Arc::new(Inner {
             store,
             keys,
             config,
-            understanding,
-            hub: Hub::default(),
+            clock,
+            flow,
+            dialogue,
             limiter,
             sockets,
-            risk,
-            provider: providers.provider,
             sandbox: providers.sandbox,
             alipay: providers.alipay,
-            dispatch: Notify::new(),
-            merchants: MerchantCache::default(),
         })))
     }
 }
@@ -112,6 +119,7 @@ impl Providers {
                     keys.clone(),
                     config.sandbox.clone(),
                     &public_url,
+                    config.clock.clone(),
                 ));
                 Ok(Providers {
                     provider: sandbox.clone(),
@@ -247,19 +255,19 @@ impl App {
     ) -> std::io::Result<()> {
         let router = crate::http::router(self.state.clone());
         let every = std::time::Duration::from_millis(self.state.config.sweep_interval_ms.max(10));
-        let mut workers = vec![tokio::spawn(crate::dialogue::sweeper::run(
-            self.state.clone(),
-            every,
-        ))];
+        let flow = self.state.flow.clone();
+        let mut workers = vec![
+            tokio::spawn(crate::workflow::sweeper::run(flow.clone(), every)),
+            tokio::spawn(forget_quiet_sessions(self.state.clone(), every)),
+        ];
         if let Some(feed) = self.feed {
-            let relay = crate::dialogue::relay::run(self.state.clone(), feed);
-            workers.push(tokio::spawn(relay));
+            workers.push(tokio::spawn(crate::workflow::relay::run(
+                flow.clone(),
+                feed,
+            )));
         }
         if self.state.config.run_dispatcher {
-            workers.push(tokio::spawn(crate::payments::dispatcher::run(
-                self.state.clone(),
-                every,
-            )));
+            workers.push(tokio::spawn(crate::workflow::outbox::run(flow, every)));
         }
         if let Some(sandbox) = &self.state.sandbox {
             workers.push(tokio::spawn(sandbox.clone().deliver_forever()));
@@ -273,6 +281,16 @@ impl App {
     /// Serves until Ctrl-C or SIGTERM.
     pub async fn run(self) -> std::io::Result<()> {
         self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Lets the frame limiter forget sessions that have been quiet long enough.
+async fn forget_quiet_sessions(app: AppState, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        app.limiter.forget_idle();
     }
 }
 

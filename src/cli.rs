@@ -77,7 +77,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = app::build(config).await?;
     let state = app.state().clone();
     if state.config.seed_demo && state.config.is_embedded() {
-        if let Some(creds) = seed::demo(&state).await? {
+        if let Some(creds) = seed::demo(state.store.as_ref(), &state.keys).await? {
             println!(
                 "Seeded the demo merchant `demo`; its API key (shown once): {}",
                 creds.expose().api_key

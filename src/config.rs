@@ -60,11 +60,14 @@ pub struct Config {
     /// The built-in sandbox provider.
     pub sandbox: crate::payments::sandbox::SandboxConfig,
     /// Alipay's open platform; required when `provider` is `alipay`.
-    pub alipay: Option<crate::alipay::config::AlipaySettings>,
+    pub alipay: Option<crate::payments::alipay::api::config::AlipaySettings>,
     /// Language-model endpoints, tried in order; the offline extractor when absent.
     pub llm: Option<crate::understanding::llm::LlmConfig>,
     /// An optional remote risk scorer.
     pub risk_remote: Option<crate::risk::remote::RemoteConfig>,
+    /// The time decisions read: the wall clock, or a paused one in tests.
+    #[serde(skip)]
+    pub clock: crate::clock::Clock,
 }
 
 /// What one instance holds open at once, and how long it waits for a slow peer. Every
@@ -148,6 +151,7 @@ impl Default for Config {
             alipay: None,
             risk_remote: None,
             llm: None,
+            clock: crate::clock::Clock::system(),
         }
     }
 }

@@ -62,7 +62,7 @@ fn nonce() -> String {
 }
 
 /// Builds and signs the confirmation for `action`.
-pub struct Draft<'a> {
+pub struct Unsigned<'a> {
     pub session_id: &'a str,
     pub merchant_id: &'a str,
     pub action: Action,
@@ -72,7 +72,7 @@ pub struct Draft<'a> {
     pub kid: &'a str,
 }
 
-impl Draft<'_> {
+impl Unsigned<'_> {
     pub fn sign(self, api_secret: &str) -> Issued {
         let issued_at = self.issued_at.timestamp();
         let payload = Payload {
@@ -131,7 +131,7 @@ mod tests {
     const SECRET: &str = "merchant-api-secret";
 
     fn issue() -> Issued {
-        Draft {
+        Unsigned {
             session_id: "s1",
             merchant_id: "acme",
             action: Action::Refund {

@@ -1,23 +1,38 @@
 //! Countersign: a conversational payment agent where nothing moves until the shopper has
 //! countersigned an exact, HMAC-signed summary.
 //!
-//! A tour of the parts:
-//! - [`domain`] is the pure core: money, identifiers, the merchant policy and the session
-//!   state machine (`domain::machine::transition`, every move in one function).
-//! - [`store`] persists merchants, the order book, sessions and their append-only event
-//!   log behind one trait, with a Postgres and a SQLite implementation.
-//! - [`http`] is the edge: it authenticates, parses requests into domain types, and calls
-//!   the store. [`app`] wires it together: `build(config)` binds a listener (port 0 in
-//!   tests) and `App::run` serves.
-//! - [`payments`] moves approved money: an outbox the dispatcher delivers to the configured
-//!   provider (the built-in sandbox, or Alipay through [`alipay`]), settled by the
-//!   provider's signed notification.
+//! The layers, lowest first; each imports only from the ones above it in this list
+//! (ARCHITECTURE.md has the full map):
+//! - [`domain`]: money, identifiers, policy, actions, what a conversation has gathered, and
+//!   the session state machine (`domain::machine::transition`, every move in one function).
+//!   No I/O.
+//! - [`store`]: merchants, the order book, sessions, their event log, frames, the outbox
+//!   and the inbox, behind one trait with a Postgres and a SQLite implementation.
+//! - [`risk`] scores a consented action; [`payments`] hands approved money to a provider
+//!   (the built-in sandbox, or Alipay) and verifies what the provider says back;
+//!   [`understanding`] reads a shopper's message (offline rules or a language model).
+//! - [`workflow`]: a session's life from consent to settlement. Every transition goes
+//!   through `Workflow::commit`, which carries out the effects the machine names.
+//! - [`dialogue`]: the conversation before consent — read, dispose, ask, propose.
+//! - [`http`] is the edge (routes, auth, limits, sockets) and [`app`] assembles it all.
 //!
-//! A request flows: router → auth extractor (merchant key or client token) → JSON parsed
-//! into domain types (unknown fields refused) → a state-machine transition → the store
-//! writes the session row and its event in one transaction, guarded by a version column.
+//! A message from socket to settlement:
+//! 1. `http::ws` admits the socket; `http::ws::socket` reads a frame, checks its size,
+//!    schema and rate, and hands it to `Dialogue::handle`, which takes the session's turn.
+//! 2. `understanding` extracts what the shopper asked for; `dialogue::dispose` checks it
+//!    against the policy and the shopper's book, and decides: ask, refuse, or propose.
+//! 3. A proposal is signed (`confirmation`) and committed: `Workflow::commit` applies the
+//!    machine and stores the session, its event and its frames in one transaction; the
+//!    hub hands the frames to every socket on the session.
+//! 4. The shopper's `confirm` frame reaches `Workflow::confirm`; the `confirmed` transition
+//!    names `AssessRisk`, which `commit` starts once the transition is stored.
+//! 5. The score moves the session to `submitted` (its `SubmitToProvider` effect writes the
+//!    outbox row and the order's hold in the same transaction), `manual_review` or
+//!    `declined`. `workflow::outbox` delivers the submission to the provider.
+//! 6. The provider's signed webhook reaches `http::webhooks` (or `http::alipay`), is
+//!    verified, and `Workflow::settle` stores it in the inbox with the `settled`
+//!    transition.
 
-pub mod alipay;
 pub mod app;
 pub mod cli;
 pub mod clock;
@@ -38,6 +53,7 @@ pub mod seed;
 pub mod store;
 pub mod telemetry;
 pub mod understanding;
+pub mod workflow;
 
-pub use app::{App, AppState, build};
+pub use app::{App, build};
 pub use config::Config;

@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::app::AppState;
 use crate::domain::SessionState;
+use crate::store::Store;
 
 pub const TURN_SECONDS: &str = "countersign_turn_seconds";
 pub const TRANSITIONS: &str = "countersign_transitions_total";
@@ -20,6 +20,8 @@ pub const OUTBOX_DEAD: &str = "countersign_outbox_dead";
 pub const SOCKETS: &str = "countersign_sockets_active";
 /// Connections, requests and sockets turned away or cut off by a limit, by `what`.
 pub const REFUSED: &str = "countersign_limit_refusals_total";
+/// Sessions the risk check sent to an operator's review.
+pub const REVIEWS_QUEUED: &str = "countersign_reviews_queued_total";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -38,9 +40,8 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 /// Reads the gauges that live in the database, then renders everything.
-pub async fn render(app: &AppState) -> String {
-    let now = crate::clock::now();
-    match app.store.sessions_by_state().await {
+pub async fn render(store: &dyn Store, now: chrono::DateTime<chrono::Utc>) -> String {
+    match store.sessions_by_state().await {
         Ok(counts) => {
             for state in SessionState::ALL {
                 let n = counts
@@ -52,7 +53,7 @@ pub async fn render(app: &AppState) -> String {
         }
         Err(e) => tracing::warn!(error = %e, "could not count sessions for metrics"),
     }
-    match app.store.outbox_stats().await {
+    match store.outbox_stats().await {
         Ok(stats) => {
             metrics::gauge!(OUTBOX_PENDING).set(stats.pending as f64);
             metrics::gauge!(OUTBOX_DEAD).set(stats.dead as f64);

@@ -3,28 +3,25 @@
 
 use chrono::TimeDelta;
 
-use crate::app::AppState;
 use crate::domain::{ContactId, Currency, MerchantId, Money, OrderId, PolicyDoc, UserId};
 use crate::merchants::{self, Credentials};
+use crate::secrets::MasterKey;
 use crate::secrets::Secret;
-use crate::store::{Contact, Order};
+use crate::store::{Contact, Order, Store};
 
 pub const DEMO_MERCHANT: &str = "demo";
 pub const DEMO_SHOPPER: &str = "demo-shopper";
 
 /// Seeds `demo` when there are no merchants at all; `None` when there was something already.
-pub async fn demo(app: &AppState) -> anyhow::Result<Option<Secret<Credentials>>> {
-    if app.store.merchant_count().await? > 0 {
+pub async fn demo(
+    store: &dyn Store,
+    keys: &MasterKey,
+) -> anyhow::Result<Option<Secret<Credentials>>> {
+    if store.merchant_count().await? > 0 {
         return Ok(None);
     }
     let id = MerchantId::parse(DEMO_MERCHANT)?;
-    let creds = merchants::create(
-        app.store.as_ref(),
-        &app.keys,
-        id.clone(),
-        PolicyDoc::default(),
-    )
-    .await?;
+    let creds = merchants::create(store, keys, id.clone(), PolicyDoc::default()).await?;
     let user = UserId::parse(DEMO_SHOPPER)?;
     let now = crate::clock::now();
     let orders = [
@@ -71,7 +68,7 @@ pub async fn demo(app: &AppState) -> anyhow::Result<Option<Secret<Credentials>>>
             placed_at: now - age,
             updated_at: now,
         };
-        app.store.put_order(&order).await?;
+        store.put_order(&order).await?;
     }
     let contacts = [
         ("mum", "Mum", &["Mom", "妈妈"][..], true),
@@ -90,7 +87,7 @@ pub async fn demo(app: &AppState) -> anyhow::Result<Option<Secret<Credentials>>>
             created_at: now,
             updated_at: now,
         };
-        app.store.put_contact(&contact).await?;
+        store.put_contact(&contact).await?;
     }
     Ok(Some(creds))
 }

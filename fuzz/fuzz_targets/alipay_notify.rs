@@ -7,8 +7,8 @@
 
 use std::sync::LazyLock;
 
-use countersign::alipay::notify;
-use countersign::alipay::sign::PlatformVerifier;
+use countersign::payments::alipay::api::notice;
+use countersign::payments::alipay::api::sign::PlatformVerifier;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

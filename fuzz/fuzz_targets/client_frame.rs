@@ -2,7 +2,7 @@
 
 #![no_main]
 
-use countersign::dialogue::frames::{ClientFrame, MAX_FRAME_BYTES};
+use countersign::workflow::frames::{ClientFrame, MAX_FRAME_BYTES};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

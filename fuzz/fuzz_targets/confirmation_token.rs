@@ -8,7 +8,7 @@
 
 use std::sync::LazyLock;
 
-use countersign::confirmation::{Draft, Issued, Payload, key_for, verify};
+use countersign::confirmation::{Issued, Payload, Unsigned, key_for, verify};
 use countersign::domain::{Action, Currency, Money, OrderId};
 use libfuzzer_sys::fuzz_target;
 
@@ -18,7 +18,7 @@ const KID: &str = "k1";
 const SEED_TOKEN: &str = include_str!("../corpus/confirmation_token/signed-refund");
 
 static MINTED: LazyLock<Issued> = LazyLock::new(|| {
-    Draft {
+    Unsigned {
         session_id: "s1",
         merchant_id: "acme",
         action: Action::Refund {

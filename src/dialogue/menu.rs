@@ -2,10 +2,11 @@
 //! confirmation as the chat. Used when the model is unavailable or keeps guessing, and by
 //! clients that cannot chat at all. Pure: the engine loads and saves.
 
+use super::Error;
 use super::dispose::{Book, order_label, t};
 use super::draft::{AmountChoice, Choice, Draft, Goal};
-use super::frames::{FrameError, ServerFrame};
 use crate::domain::{ContactId, Lang, Money, OrderId, Policy};
+use crate::workflow::frames::ServerFrame;
 
 /// Where the menu is, derived from what the draft already holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,11 +93,11 @@ pub fn select(
     value: Option<&str>,
     policy: &Policy,
     book: &Book,
-) -> Result<Outcome, FrameError> {
+) -> Result<Outcome, Error> {
     if option == CANCEL {
         return Ok(Outcome::Cancel);
     }
-    let unknown = || FrameError::new("unknown_option", "that is not one of the menu's options");
+    let unknown = || Error::UnknownOption;
     let offered = |options: Vec<Choice>| options.iter().any(|c| c.id == option);
     match step(draft) {
         Step::Goal | Step::Ready => {
@@ -213,8 +214,8 @@ fn amount(
     value: Option<&str>,
     policy: &Policy,
     book: &Book,
-) -> Result<AmountChoice, FrameError> {
-    let not_amount = || FrameError::new("invalid_amount", "type an amount such as 12.50");
+) -> Result<AmountChoice, Error> {
+    let not_amount = || Error::InvalidAmount;
     let typed = |v: &str| {
         Money::parse(v.trim(), policy.currency)
             .ok()
@@ -231,10 +232,7 @@ fn amount(
             .map(AmountChoice::Exact)
             .ok_or_else(not_amount),
         (preset, _) if amounts(draft, policy, book).iter().any(|c| c.id == preset) => typed(preset),
-        _ => Err(FrameError::new(
-            "unknown_option",
-            "that is not one of the menu's options",
-        )),
+        _ => Err(Error::UnknownOption),
     }
 }
 

@@ -1,17 +1,30 @@
-//! The conversation: understanding a message, disposing of the proposal, asking, issuing
-//! the signed confirmation and recording consent.
+//! The conversation before consent: understanding a message, disposing of what it asks
+//! for (policy and order book), asking what is missing, and issuing the signed summary.
+//! Consent and everything after it is the workflow's.
 //!
-//! A client frame flows: `socket::run` (size cap, schema, rate cap) → `engine::handle`
-//! (one turn per session at a time) → `understanding` → `dispose` (policy and order book)
-//! → `engine::commit` (state machine, then the session row, its event and its frames in one
-//! transaction) → `hub` → every socket on the session.
+//! A client frame flows: `Dialogue::handle` (one turn per session at a time) →
+//! `understanding` → `dispose` → `Workflow::commit` (state machine, effects, one
+//! transaction) → the hub → every socket on the session.
 
 pub mod dispose;
 pub mod draft;
-pub mod engine;
-pub mod frames;
-pub mod hub;
+mod error;
 pub mod menu;
-pub mod relay;
-pub mod socket;
-pub mod sweeper;
+mod menu_turn;
+mod propose;
+mod turn;
+
+use std::sync::Arc;
+
+use crate::understanding::Understanding;
+use crate::workflow::Workflow;
+
+pub use error::Error;
+pub use turn::Conversation;
+
+/// The workflow and the reader of messages, cheap to clone.
+#[derive(Clone)]
+pub struct Dialogue {
+    pub flow: Workflow,
+    pub understanding: Arc<dyn Understanding>,
+}

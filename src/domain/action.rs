@@ -40,6 +40,14 @@ impl Lang {
             Lang::En
         }
     }
+
+    /// The text in this language.
+    pub fn say(self, en: &str, zh: &str) -> String {
+        match self {
+            Lang::En => en.to_owned(),
+            Lang::Zh => zh.to_owned(),
+        }
+    }
 }
 
 impl Action {

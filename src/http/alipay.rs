@@ -8,46 +8,55 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
-use crate::dialogue::engine::SettleOutcome;
-use crate::payments::alipay::notify::{self, Receipt};
+use crate::payments::alipay::receive::{self, Fault, Receipt, Refusal};
 
 pub async fn notify(State(app): State<AppState>, body: Bytes) -> Response {
     let Some(alipay) = app.alipay.clone() else {
         return reply(StatusCode::NOT_FOUND, "fail");
     };
     let result = match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
-        Ok(form) => notify::receive(&app, &alipay, &form).await,
-        Err(_) => Err(notify::Refusal {
-            code: "unreadable",
-            why: "the body is not form-encoded".into(),
-        }),
+        Ok(form) => settle(&app, &alipay, &form).await,
+        Err(_) => Err(Refusal::new(
+            Fault::Unreadable,
+            "the body is not form-encoded",
+        )),
     };
     let label = match &result {
-        Ok(Receipt::Settled(outcome)) => outcome_label(*outcome),
-        Ok(Receipt::Pending) => "pending",
-        Err(refusal) => refusal.code,
+        Ok(label) => *label,
+        Err(refusal) => refusal.fault.as_str(),
     };
     metrics::counter!(crate::metrics::WEBHOOKS, "result" => label).increment(1);
     match result {
         Ok(_) => reply(StatusCode::OK, "success"),
-        Err(refusal) if refusal.is_internal() => {
+        Err(refusal) if refusal.fault == Fault::Internal => {
             tracing::error!(error = %refusal.why, "could not store an Alipay notification");
             reply(StatusCode::INTERNAL_SERVER_ERROR, "fail")
         }
         Err(refusal) => {
-            tracing::warn!(code = refusal.code, why = %refusal.why, "Alipay notification refused");
+            let code = refusal.fault.as_str();
+            tracing::warn!(code, why = %refusal.why, "Alipay notification refused");
             reply(StatusCode::BAD_REQUEST, "fail")
         }
     }
 }
 
-fn outcome_label(outcome: SettleOutcome) -> &'static str {
-    match outcome {
-        SettleOutcome::Applied => "applied",
-        SettleOutcome::Duplicate => "duplicate",
-        SettleOutcome::Orphan => "orphan",
-        SettleOutcome::Ignored => "ignored",
-        SettleOutcome::Mismatch => "mismatch",
+/// Verifies and checks the notification, then settles a final one; answers the label
+/// for metrics.
+async fn settle(
+    app: &AppState,
+    alipay: &crate::payments::alipay::Alipay,
+    form: &[(String, String)],
+) -> Result<&'static str, Refusal> {
+    let receipt = receive::accept(app.store.as_ref(), alipay, form, app.clock.now()).await?;
+    match receipt {
+        Receipt::Pending => Ok("pending"),
+        Receipt::Duplicate => Ok(crate::workflow::SettleOutcome::Duplicate.as_str()),
+        Receipt::Final(notification, raw) => app
+            .flow
+            .settle(&notification, raw)
+            .await
+            .map(|outcome| outcome.as_str())
+            .map_err(|e| Refusal::new(Fault::Internal, e.to_string())),
     }
 }
 

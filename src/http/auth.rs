@@ -52,6 +52,7 @@ impl FromRequestParts<AppState> for Caller {
             return Err(AppError::unauthorized());
         }
         let merchant = app
+            .flow
             .merchants
             .by_key_hash(app.store.as_ref(), &hash_credential(token))
             .await?;

@@ -6,7 +6,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::dialogue;
 use crate::store::StoreError;
+use crate::workflow::{self, frames::FrameError};
 
 #[derive(Debug)]
 pub struct AppError {
@@ -92,6 +94,53 @@ impl From<StoreError> for AppError {
             ),
             other => AppError::internal(other),
         }
+    }
+}
+
+impl From<workflow::Error> for AppError {
+    fn from(e: workflow::Error) -> Self {
+        use workflow::Error::*;
+        let status = match &e {
+            NotFound => StatusCode::NOT_FOUND,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Conflict
+            | Insufficient
+            | NotAllowed(_)
+            | NotAwaitingConfirmation(_)
+            | ConfirmationTampered
+            | ConfirmationMismatch
+            | ConfirmationStale
+            | ConfirmationExpired
+            | NotInReview(_) => StatusCode::CONFLICT,
+        };
+        AppError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<FrameError> for AppError {
+    fn from(e: FrameError) -> Self {
+        let status = match &e {
+            FrameError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            FrameError::ReplayFailed => StatusCode::INTERNAL_SERVER_ERROR,
+            FrameError::TooLarge { .. }
+            | FrameError::Malformed(_)
+            | FrameError::Invalid(_)
+            | FrameError::Binary => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        AppError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<dialogue::Error> for AppError {
+    fn from(e: dialogue::Error) -> Self {
+        use dialogue::Error::*;
+        let status = match e {
+            Flow(e) => return e.into(),
+            Frame(e) => return e.into(),
+            MenuMode | UnknownOption | InvalidAmount => StatusCode::UNPROCESSABLE_ENTITY,
+            SessionClosed(_) | NoMenu(_) => StatusCode::CONFLICT,
+        };
+        AppError::new(status, e.code(), e.to_string())
     }
 }
 

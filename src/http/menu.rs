@@ -11,22 +11,9 @@ use super::auth::{Caller, is_client_of};
 use super::error::{AppError, Result};
 use super::json::RawJson;
 use crate::app::AppState;
-use crate::dialogue::engine::{self, Turn};
-use crate::dialogue::frames::{ClientFrame, FrameError, Numbered};
-use crate::dialogue::menu;
+use crate::dialogue::{Conversation, menu};
 use crate::domain::{SessionId, SessionState};
-
-fn frame_error(e: FrameError) -> AppError {
-    let status = match e.code {
-        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
-        "not_found" => StatusCode::NOT_FOUND,
-        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
-        "unknown_option" | "invalid_amount" | "invalid_frame" | "malformed_frame"
-        | "frame_too_large" | "menu_mode" => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::CONFLICT,
-    };
-    AppError::new(status, e.code, e.message)
-}
+use crate::workflow::frames::{ClientFrame, Numbered};
 
 /// The session, for its shopper only.
 async fn shoppers(app: &AppState, caller: &Caller, id: &str) -> Result<SessionId> {
@@ -64,10 +51,10 @@ fn numbered(seq: i64, frame: Value) -> Value {
 }
 
 /// What the shopper should see now: the menu, or the confirmation waiting for consent.
-async fn view(app: &AppState, turn: &Turn) -> Result<Value> {
-    let s = &turn.session;
+async fn view(app: &AppState, c: &Conversation) -> Result<Value> {
+    let s = &c.ctx.session;
     let menu = (s.state == SessionState::Collecting)
-        .then(|| menu::view(&turn.draft, &turn.policy, &turn.book()).to_json());
+        .then(|| menu::view(&c.ctx.draft, &c.ctx.policy, &c.book()).to_json());
     let confirmation = if s.state == SessionState::AwaitingConfirmation {
         let latest = app
             .store
@@ -101,9 +88,9 @@ pub async fn show(
     axum::extract::Query(q): axum::extract::Query<After>,
 ) -> Result<Json<Value>> {
     let id = shoppers(&app, &caller, &id).await?;
-    engine::start(&app, id).await.map_err(frame_error)?;
-    let turn = engine::load(&app, id).await.map_err(frame_error)?;
-    let mut answer = view(&app, &turn).await?;
+    app.dialogue.start(id).await?;
+    let conversation = app.dialogue.conversation(id).await?;
+    let mut answer = view(&app, &conversation).await?;
     if let Some(after) = q.after {
         answer["frames"] = Value::Array(frames_since(&app, id, after.max(0)).await?);
     }
@@ -128,13 +115,13 @@ pub async fn choose(
     }
     let text = std::str::from_utf8(&body)
         .map_err(|_| AppError::bad_request("malformed_json", "the body is not UTF-8"))?;
-    let frame = ClientFrame::parse(text).map_err(frame_error)?;
+    let frame = ClientFrame::parse(text)?;
     if matches!(frame, ClientFrame::Resume { .. } | ClientFrame::Ping) {
         return Err(AppError::invalid(
             "type: use menu_select, confirm, cancel or user_message here",
         ));
     }
-    engine::start(&app, id).await.map_err(frame_error)?;
+    app.dialogue.start(id).await?;
     let not_found = || AppError::not_found("session");
     let before = app
         .store
@@ -142,9 +129,9 @@ pub async fn choose(
         .await?
         .ok_or_else(not_found)?
         .frame_seq;
-    engine::handle(&app, id, frame).await.map_err(frame_error)?;
-    let turn = engine::load(&app, id).await.map_err(frame_error)?;
-    let mut answer = view(&app, &turn).await?;
+    app.dialogue.handle(id, frame).await?;
+    let conversation = app.dialogue.conversation(id).await?;
+    let mut answer = view(&app, &conversation).await?;
     answer["frames"] = Value::Array(frames_since(&app, id, before).await?);
     Ok(Json(answer))
 }

@@ -16,7 +16,7 @@ mod sessions;
 pub mod sockets;
 mod web;
 mod webhooks;
-mod ws;
+pub(crate) mod ws;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};

@@ -10,9 +10,10 @@ use super::auth::MerchantAuth;
 use super::error::{AppError, Result};
 use super::json::JsonBody;
 use crate::app::AppState;
-use crate::dialogue::engine::{self, ReviewDecision};
 use crate::domain::{EventKind, SessionId, SessionState};
 use crate::store::SubmissionState;
+use crate::workflow::review::Reviewer;
+use crate::workflow::{Error as FlowError, ReviewDecision};
 
 const QUEUE_LIMIT: i64 = 200;
 
@@ -78,25 +79,22 @@ pub async fn decide(
     if session.merchant_id != merchant.id {
         return Err(not_found());
     }
-    let decided = engine::decide_review(
-        &app,
-        id,
-        req.decision,
-        &merchant.id,
-        reviewer,
-        req.note.as_deref(),
-    )
-    .await;
-    let saved = decided.map_err(|e| match e.code {
-        "not_in_review" | "concurrent_update" | "not_allowed" => {
-            AppError::new(StatusCode::CONFLICT, e.code, e.message)
-        }
-        "insufficient_refundable" => {
-            let message = format!("{}; the session was declined", e.message);
-            AppError::new(StatusCode::CONFLICT, e.code, message)
-        }
-        _ => AppError::internal(e.message),
-    })?;
+    let by = Reviewer {
+        merchant: &merchant.id,
+        name: reviewer,
+        note: req.note.as_deref(),
+    };
+    let saved = app
+        .flow
+        .decide_review(id, req.decision, by)
+        .await
+        .map_err(|e| match e {
+            FlowError::Insufficient => {
+                let message = format!("{e}; the session was declined");
+                AppError::new(StatusCode::CONFLICT, e.code(), message)
+            }
+            e => e.into(),
+        })?;
     Ok(Json(
         json!({ "session_id": saved.id, "state": saved.state }),
     ))

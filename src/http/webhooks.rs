@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use super::error::{AppError, Result};
 use crate::app::AppState;
-use crate::dialogue::engine::{self, SettleOutcome};
 use crate::domain::MerchantId;
 use crate::merchants::WEBHOOK_SECRET_CONTEXT;
 use crate::payments::webhook::{self, Notification};
@@ -49,7 +48,7 @@ async fn verify_and_settle(
         .as_str()
         .and_then(|m| MerchantId::parse(m).ok());
     let merchant = match merchant_id {
-        Some(id) => app.merchants.by_id(app.store.as_ref(), &id).await?,
+        Some(id) => app.flow.merchants.by_id(app.store.as_ref(), &id).await?,
         None => None,
     };
     let merchant = merchant.ok_or_else(|| unauthorized("the body cannot be verified"))?;
@@ -57,25 +56,13 @@ async fn verify_and_settle(
         .keys
         .open(WEBHOOK_SECRET_CONTEXT, &merchant.webhook_secret_sealed)
         .map_err(AppError::internal)?;
-    webhook::verify(
-        secret.expose(),
-        header,
-        body,
-        crate::clock::now().timestamp(),
-    )
-    .map_err(|e| unauthorized(&e.to_string()))?;
+    webhook::verify(secret.expose(), header, body, app.clock.now().timestamp())
+        .map_err(|e| unauthorized(&e.to_string()))?;
     schema::check(&schema::SETTLEMENT_WEBHOOK, &raw).map_err(AppError::invalid)?;
     let notification: Notification =
         serde_json::from_value(raw.clone()).map_err(|e| AppError::invalid(e.to_string()))?;
-    let outcome = engine::settle(app, &notification, raw)
-        .await
-        .map_err(AppError::internal)?;
-    let outcome = match outcome {
-        SettleOutcome::Applied => "applied",
-        SettleOutcome::Duplicate => "duplicate",
-        SettleOutcome::Orphan => "orphan",
-        SettleOutcome::Ignored => "ignored",
-        SettleOutcome::Mismatch => "mismatch",
-    };
-    Ok(Json(json!({ "received": true, "outcome": outcome })))
+    let outcome = app.flow.settle(&notification, raw).await?;
+    Ok(Json(
+        json!({ "received": true, "outcome": outcome.as_str() }),
+    ))
 }

@@ -1,6 +1,7 @@
 //! `GET /v1/sessions/{id}/ws`: the dialogue over a WebSocket, for the session's client token
 //! (`Authorization: Bearer` or `?token=` for browsers).
 
+pub mod socket;
 mod watch;
 
 use std::sync::Arc;
@@ -23,10 +24,9 @@ use super::server::ReadClock;
 use super::sockets::Admitted;
 use crate::app::AppState;
 use crate::config::Limits;
-use crate::dialogue::frames::MAX_FRAME_BYTES;
-use crate::dialogue::hub::Subscription;
-use crate::dialogue::socket;
 use crate::domain::SessionId;
+use crate::workflow::frames::MAX_FRAME_BYTES;
+use crate::workflow::hub::Subscription;
 use watch::Watch;
 
 /// The read buffer grows to a frame when it must; starting small keeps idle sockets cheap
@@ -83,7 +83,7 @@ pub async fn upgrade(
         .max_frame_size(MAX_FRAME_BYTES);
     let clock = clock.map(|Extension(clock)| clock);
     // Listening starts before the client hears it is connected.
-    let live = app.hub.subscribe(id);
+    let live = app.flow.hub.subscribe(id);
     Ok(ws.on_upgrade(move |socket| serve(app, id, live, socket, place, clock)))
 }
 

@@ -3,7 +3,8 @@
 //! (`out_request_no` / `out_biz_no`), unchanged on every retry, so Alipay moves the money
 //! once. Settlement arrives later as a notification ([`notify`]).
 
-pub mod notify;
+pub mod api;
+pub mod receive;
 
 use std::sync::Arc;
 
@@ -11,10 +12,10 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use super::{Provider, ProviderError};
-use crate::alipay::config::AlipayConfig;
-use crate::alipay::gateway::Gateway;
-use crate::alipay::reply::{self, Answer, Call, Reply};
 use crate::domain::{Action, AlipayPayee, AlipayTradeNo, Currency, Money, OrderId};
+use crate::payments::alipay::api::config::AlipayConfig;
+use crate::payments::alipay::api::gateway::Gateway;
+use crate::payments::alipay::api::reply::{self, Answer, Call, Reply};
 use crate::store::{Store, Submission};
 
 /// Alipay's limits on the free-text fields.

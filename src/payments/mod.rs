@@ -2,7 +2,6 @@
 //! outbox that feeds it, the built-in sandbox provider, Alipay, and settlement webhooks.
 
 pub mod alipay;
-pub mod dispatcher;
 pub mod sandbox;
 pub mod webhook;
 

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use super::webhook::{self, Notification};
 use super::{Provider, ProviderError};
+use crate::clock::Clock;
 use crate::merchants::WEBHOOK_SECRET_CONTEXT;
 use crate::secrets::MasterKey;
 use crate::store::{SandboxPayment, Store, Submission};
@@ -50,6 +51,7 @@ pub struct Sandbox {
     webhook_url: String,
     http: reqwest::Client,
     wake: Notify,
+    clock: Clock,
 }
 
 impl Sandbox {
@@ -58,6 +60,7 @@ impl Sandbox {
         keys: MasterKey,
         config: SandboxConfig,
         public_url: &str,
+        clock: Clock,
     ) -> Self {
         let webhook_url = config
             .webhook_url
@@ -74,6 +77,7 @@ impl Sandbox {
             webhook_url,
             http,
             wake: Notify::new(),
+            clock,
         }
     }
 
@@ -101,7 +105,7 @@ impl Sandbox {
     /// Sends every webhook that is due, several at a time.
     async fn deliver_due(&self) {
         loop {
-            let due = match self.store.sandbox_due(crate::clock::now(), BATCH).await {
+            let due = match self.store.sandbox_due(self.clock.now(), BATCH).await {
                 Ok(due) => due,
                 Err(e) => return tracing::warn!(error = %e, "sandbox could not read its books"),
             };
@@ -116,7 +120,7 @@ impl Sandbox {
     }
 
     async fn deliver(&self, p: SandboxPayment) {
-        let now = crate::clock::now();
+        let now = self.clock.now();
         let result = match self.post(&p).await {
             Ok(()) => self.store.sandbox_delivered(&p.idempotency_key, now).await,
             Err(e) => {
@@ -145,8 +149,9 @@ impl Sandbox {
         let secret = self
             .keys
             .open(WEBHOOK_SECRET_CONTEXT, &merchant.webhook_secret_sealed)?;
-        let body = serde_json::to_vec(&notification(p))?;
-        let header = webhook::sign(secret.expose(), crate::clock::now().timestamp(), &body);
+        let now = self.clock.now();
+        let body = serde_json::to_vec(&notification(p, now.timestamp()))?;
+        let header = webhook::sign(secret.expose(), now.timestamp(), &body);
         let response = self
             .http
             .post(&self.webhook_url)
@@ -164,8 +169,9 @@ impl Sandbox {
     }
 }
 
-/// The notification for `p`; its id is fixed per payment, so a resend is a duplicate.
-pub fn notification(p: &SandboxPayment) -> Notification {
+/// The notification for `p`, created at `created` (Unix seconds); its id is fixed per
+/// payment, so a resend is a duplicate.
+pub fn notification(p: &SandboxPayment, created: i64) -> Notification {
     let kind = if p.succeeds {
         webhook::SUCCEEDED
     } else {
@@ -180,7 +186,7 @@ pub fn notification(p: &SandboxPayment) -> Notification {
         provider_reference: p.reference.clone(),
         amount: p.amount,
         failure_reason: (!p.succeeds).then(|| "declined by the sandbox's outcome rules".into()),
-        created: crate::clock::now().timestamp(),
+        created,
     }
 }
 
@@ -202,7 +208,7 @@ impl Provider for Sandbox {
             amount: s.amount,
             succeeds: self.succeeds(s),
             requests: 1,
-            deliver_at: crate::clock::now() + TimeDelta::milliseconds(self.config.delay_ms as i64),
+            deliver_at: self.clock.now() + TimeDelta::milliseconds(self.config.delay_ms as i64),
         };
         let stored = self
             .store

@@ -9,9 +9,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
+use countersign::Config;
+use countersign::app::AppState;
 use countersign::domain::SessionId;
 use countersign::secrets::{MasterKey, Secret};
-use countersign::{AppState, Config};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
@@ -90,7 +91,7 @@ impl Server {
         let base = format!("http://{}", app.addr());
         let state = app.state().clone();
         let demo_key = match seed {
-            true => countersign::seed::demo(&state)
+            true => countersign::seed::demo(state.store.as_ref(), &state.keys)
                 .await
                 .expect("seed the demo merchant")
                 .map(|c| c.expose().api_key.clone()),

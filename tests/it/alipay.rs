@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use countersign::alipay::config::{AlipaySettings, Text};
 use countersign::config::ProviderKind;
 use countersign::merchants::Credentials;
+use countersign::payments::alipay::api::config::{AlipaySettings, Text};
 use countersign::secrets::Secret;
 use countersign::store::{Submission, SubmissionState};
 use serde_json::json;
@@ -205,7 +205,7 @@ async fn an_unverified_answer_is_retried_with_the_same_request_number(b: Backend
 }
 
 async fn a_gateway_that_never_answers_is_dead_lettered_after_the_last_attempt(b: Backend) {
-    use countersign::payments::dispatcher::{MAX_ATTEMPTS, drain_once};
+    use countersign::workflow::outbox::{MAX_ATTEMPTS, drain_once};
     let (app, creds) = alipay_shop(b, "http://127.0.0.1:9/gateway.do", false).await;
     let (s, mut shopper) = consent(&app, &creds.api_key, "1042", "100.00").await;
     shopper.until_state("submitted").await;
@@ -218,7 +218,7 @@ async fn a_gateway_that_never_answers_is_dead_lettered_after_the_last_attempt(b:
         // Each failure schedules the next attempt with backoff; make it due now.
         let due = "UPDATE submissions SET next_attempt_at = '2000-01-01 00:00:00+00:00'";
         assert_eq!(execute(&app.db.url, due).await, 1);
-        assert_eq!(drain_once(&app.state).await, 1, "attempt {attempt}");
+        assert_eq!(drain_once(&app.state.flow).await, 1, "attempt {attempt}");
     }
     let row = submission(&app, &s).await;
     assert_eq!(
@@ -226,7 +226,7 @@ async fn a_gateway_that_never_answers_is_dead_lettered_after_the_last_attempt(b:
         (SubmissionState::Dead, MAX_ATTEMPTS)
     );
     assert_eq!(
-        drain_once(&app.state).await,
+        drain_once(&app.state.flow).await,
         0,
         "a dead letter is not retried"
     );

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use countersign::alipay::sign::{AppSigner, string_to_sign};
+use countersign::payments::alipay::api::sign::{AppSigner, string_to_sign};
 use ring::rand::SystemRandom;
 use ring::signature::{
     RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
@@ -159,7 +159,7 @@ async fn answer(State(gw): State<Arc<Inner>>, body: String) -> String {
         json!({"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-signature"})
     };
     gw.seen.send_modify(|s| s.push(seen));
-    let key = countersign::alipay::sign::response_key(&method);
+    let key = countersign::payments::alipay::api::sign::response_key(&method);
     let content = content.to_string();
     let sign = if gw.script == Script::BadSignatureOnce && first {
         sign_raw(&gw.platform, "something else")

@@ -227,7 +227,7 @@ async fn demo_sessions_exist_only_where_the_demo_was_seeded(b: Backend) {
     let body = json!({"text": "refund my last order"});
     let (status, _) = app.post("/v1/demo/sessions", "", &body).await;
     assert_eq!(status, 404, "no demo merchant, no demo");
-    countersign::seed::demo(&app.state)
+    countersign::seed::demo(app.state.store.as_ref(), &app.state.keys)
         .await
         .unwrap()
         .expect("seeded");

@@ -61,7 +61,7 @@ async fn postgres_an_instance_hears_other_instances_frames_before_it_serves() {
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.public_url = None;
     let b = countersign::build(config).await.expect("build");
-    let mut on_b = b.state().hub.subscribe(id);
+    let mut on_b = b.state().flow.hub.subscribe(id);
     let said = json!({"type": "agent_message", "text": "committed on A"});
     let seq = a.state.store.append_frames(id, &[said]).await.unwrap();
     tokio::spawn(b.run_until(std::future::pending()));

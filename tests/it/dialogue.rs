@@ -9,6 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::backend_tests;
 use crate::fixtures::{awaiting, count, events, shop, shop_with, state};
 use crate::helpers::{Backend, spawn_app_with};
+use countersign::clock::Clock;
 
 async fn an_english_refund_is_clarified_confirmed_and_consented(b: Backend) {
     let (app, key) = shop(b, None).await;
@@ -264,8 +265,11 @@ async fn a_token_works_once(b: Backend) {
 }
 
 async fn an_expired_token_is_refused(b: Backend) {
-    let (app, key) = shop(b, Some(json!({"confirmation_ttl_seconds": 1}))).await;
+    let clock = Clock::paused();
+    let app = spawn_app_with(b, |c| c.clock = clock.clone()).await;
+    let (app, key) = shop_with(app, Some(json!({"confirmation_ttl_seconds": 1}))).await;
     let (s, mut shopper, token) = awaiting(&app, &key).await;
+    clock.advance(chrono::TimeDelta::seconds(1));
     let status = shopper.until_state("expired").await;
     assert_eq!(status["reason"], "confirmation_expired");
     shopper

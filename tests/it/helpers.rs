@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
+use countersign::Config;
+use countersign::app::AppState;
 use countersign::domain::MerchantId;
 use countersign::merchants::{self, Credentials};
 use countersign::secrets::MasterKey;
 use countersign::store::{self, Store};
-use countersign::{AppState, Config};
 use serde_json::Value;
 use tempfile::TempDir;
 

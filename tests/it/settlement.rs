@@ -305,7 +305,7 @@ async fn the_same_webhook_ten_times_at_once_moves_the_session_once(b: Backend) {
     assert_eq!(submission(&app, &s).await.state.as_str(), "done");
     assert_eq!(crate::fixtures::state(&app, &s).await, "settled");
     assert_eq!(
-        countersign::payments::dispatcher::drain_once(&app.state).await,
+        countersign::workflow::outbox::drain_once(&app.state.flow).await,
         0
     );
     assert_eq!(count_rows(&app.db.url, "sandbox_payments").await, 0);

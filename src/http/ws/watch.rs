@@ -13,8 +13,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite;
 
+use super::socket::Inbound;
 use crate::config::Limits;
-use crate::dialogue::socket::Inbound;
 use crate::http::server::ReadClock;
 
 /// Close codes the server sends (1000–2999 are the protocol's, 4000–4999 the application's).

@@ -7,16 +7,16 @@
 
 use futures_util::StreamExt;
 
+use super::Workflow;
 use super::frames::Numbered;
-use crate::app::AppState;
 use crate::store::FrameFeed;
 
-pub async fn run(app: AppState, mut feed: FrameFeed) {
+pub async fn run(flow: Workflow, mut feed: FrameFeed) {
     while let Some((id, first, last)) = feed.next().await {
-        if !app.hub.is_watched(id) {
+        if !flow.hub.is_watched(id) {
             continue;
         }
-        match app
+        match flow
             .store
             .frames_after(id, first - 1, last - first + 1)
             .await
@@ -29,7 +29,7 @@ pub async fn run(app: AppState, mut feed: FrameFeed) {
                         frame: f.frame,
                     })
                     .collect();
-                app.hub.publish(id, numbered);
+                flow.hub.publish(id, numbered);
             }
             Err(e) => tracing::warn!(session_id = %id, error = %e, "could not relay frames"),
         }

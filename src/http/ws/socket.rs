@@ -3,18 +3,16 @@
 
 use std::collections::HashSet;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{broadcast, mpsc};
 use tracing::Instrument;
 
-use super::engine;
-use super::frames::{ClientFrame, FrameError, MAX_FRAME_BYTES, Numbered, ServerFrame};
-use super::hub::Subscription;
 use crate::app::AppState;
 use crate::domain::SessionId;
+use crate::workflow::frames::{ClientFrame, FrameError, Numbered, ServerFrame};
+use crate::workflow::hub::Subscription;
 
 /// Frames read per replay page.
 const REPLAY_PAGE: i64 = 200;
@@ -52,7 +50,7 @@ impl FrameLimiter {
 
 /// What the reader asks the writer to send.
 enum Out {
-    Error(FrameError),
+    Error(ServerFrame),
     Pong,
     Replay(i64),
 }
@@ -83,7 +81,7 @@ where
         let delivered = tokio::select! {
             out = out_rx.recv() => match out {
                 None => break,
-                Some(Out::Error(e)) => send_local(&mut tx, last, ServerFrame::error(&e)).await,
+                Some(Out::Error(e)) => send_local(&mut tx, last, e).await,
                 Some(Out::Pong) => send_local(&mut tx, last, ServerFrame::Pong).await,
                 Some(Out::Replay(after)) => replay(&app, id, after, &mut tx, &mut sent, &mut last).await,
             },
@@ -104,15 +102,12 @@ async fn read<Rx>(app: AppState, id: SessionId, mut rx: Rx, out: mpsc::Sender<Ou
 where
     Rx: Stream<Item = Inbound> + Unpin,
 {
-    if let Err(e) = engine::start(&app, id).await {
-        let _ = out.send(Out::Error(e)).await;
+    if let Err(e) = app.dialogue.start(id).await {
+        let _ = out.send(Out::Error((&e).into())).await;
     }
     while let Some(inbound) = rx.next().await {
         let reply = if !app.limiter.allows(id) {
-            Some(Out::Error(FrameError::new(
-                "rate_limited",
-                "too many frames; slow down",
-            )))
+            Some(Out::Error((&FrameError::RateLimited).into()))
         } else {
             answer(&app, id, inbound).await
         };
@@ -127,17 +122,17 @@ where
 async fn answer(app: &AppState, id: SessionId, inbound: Inbound) -> Option<Out> {
     let frame = match inbound {
         Inbound::Text(text) => ClientFrame::parse(&text),
-        Inbound::Binary => Err(FrameError::new("binary_frame", "send JSON text frames")),
-        Inbound::Oversized => Err(FrameError::new(
-            "frame_too_large",
-            format!("frames are limited to {MAX_FRAME_BYTES} bytes; this socket closes"),
-        )),
+        Inbound::Binary => Err(FrameError::Binary),
+        Inbound::Oversized => Err(FrameError::TooLarge { closing: true }),
     };
     match frame {
-        Err(e) => Some(Out::Error(e)),
+        Err(e) => Some(Out::Error((&e).into())),
         Ok(ClientFrame::Ping) => Some(Out::Pong),
         Ok(ClientFrame::Resume { last_seq }) => Some(Out::Replay(last_seq)),
-        Ok(frame) => engine::handle(app, id, frame).await.err().map(Out::Error),
+        Ok(frame) => {
+            let answered = app.dialogue.handle(id, frame).await;
+            answered.err().map(|e| Out::Error((&e).into()))
+        }
     }
 }
 
@@ -179,8 +174,8 @@ async fn replay<Tx: Sink<String> + Unpin>(
             Ok(page) => page,
             Err(e) => {
                 tracing::error!(session_id = %id, error = %e, "replay failed");
-                let e = FrameError::new("replay_failed", "could not replay; try resume again");
-                return send_local(tx, *last, ServerFrame::error(&e)).await;
+                let e = FrameError::ReplayFailed;
+                return send_local(tx, *last, (&e).into()).await;
             }
         };
         let Some(end) = page.last().map(|f| f.seq) else {
@@ -204,9 +199,6 @@ async fn replay<Tx: Sink<String> + Unpin>(
         cursor = end;
     }
 }
-
-/// A shared, cloneable handle to the limiter.
-pub type Limiter = Arc<FrameLimiter>;
 
 #[cfg(test)]
 mod tests;

@@ -97,7 +97,7 @@ fn connect(app: &AppState, id: SessionId) -> (Client, tokio::task::JoinHandle<()
     let outbound = Box::pin(sink::unfold(out_tx, |tx, text: String| async move {
         tx.send(text).await.map(|_| tx).map_err(|_| "closed")
     }));
-    let live = app.hub.subscribe(id);
+    let live = app.flow.hub.subscribe(id);
     let task = tokio::spawn(run(app.clone(), id, live, outbound, inbound));
     (
         Client {
@@ -136,7 +136,7 @@ async fn a_second_connection_resumes_and_the_hub_forgets_closed_sessions() {
     drop(first);
     task.await.unwrap();
     assert!(
-        app.hub.is_empty(),
+        app.flow.hub.is_empty(),
         "nobody listens, so the hub keeps nothing"
     );
     let (mut second, _task) = connect(&app, id);

@@ -1,99 +1,131 @@
-//! Receiving Alipay's notifications: the signature verified before anything is read,
-//! then checked against what was sent (our app, our request number, its trade, its
-//! amount), then settled through the inbox like any provider's notification.
+//! Reading Alipay's notifications: the signature verified before anything is read, then
+//! checked against what was sent (our app, our request number, its trade, its amount).
+//! What passes is a `Notification` like any provider's, for the workflow to settle.
 
 use std::collections::BTreeMap;
 
 use super::Alipay;
-use crate::alipay::notify::{self, Notice, Status};
-use crate::alipay::reply::Call;
-use crate::app::AppState;
-use crate::dialogue::engine::{self, SettleOutcome};
 use crate::domain::{Action, Currency, Money};
 use crate::payments::Provider;
+use crate::payments::alipay::api::notice::{self, Notice, Status};
+use crate::payments::alipay::api::reply::Call;
 use crate::payments::webhook::{self, Notification};
-use crate::store::Submission;
+use crate::store::{Store, Submission};
 
 /// An accepted notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Receipt {
-    /// Stored in the inbox: applied, a duplicate, or for a session already finished.
-    Settled(SettleOutcome),
+    /// A final status, to be settled: the notification and its form as JSON.
+    Final(Box<Notification>, serde_json::Value),
+    /// Seen and stored before; nothing more to do.
+    Duplicate,
     /// A status on the way (a transfer still processing); nothing to store yet.
     Pending,
+}
+
+/// Why a notification was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    InvalidSignature,
+    Unreadable,
+    WrongApp,
+    UnknownRequest,
+    Mismatch,
+    /// Ours (storage), not the notification's.
+    Internal,
+}
+
+impl Fault {
+    /// A short label for metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fault::InvalidSignature => "invalid_signature",
+            Fault::Unreadable => "unreadable",
+            Fault::WrongApp => "wrong_app",
+            Fault::UnknownRequest => "unknown_request",
+            Fault::Mismatch => "mismatch",
+            Fault::Internal => "error",
+        }
+    }
 }
 
 /// A notification that was not accepted; nothing was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// A short label for metrics and logs.
-    pub code: &'static str,
+    pub fault: Fault,
     pub why: String,
 }
 
 impl Refusal {
-    fn new(code: &'static str, why: impl Into<String>) -> Self {
+    pub fn new(fault: Fault, why: impl Into<String>) -> Self {
         Refusal {
-            code,
+            fault,
             why: why.into(),
         }
     }
 
-    /// Whether the fault was ours (storage), not the notification's.
-    pub fn is_internal(&self) -> bool {
-        self.code == "error"
+    fn internal(e: impl std::fmt::Display) -> Self {
+        Refusal::new(Fault::Internal, e.to_string())
     }
 }
 
-/// Verifies, checks and settles one notification given as its form fields.
-pub async fn receive(
-    app: &AppState,
+/// Verifies and checks one notification given as its form fields; `now` stamps it.
+pub async fn accept(
+    store: &dyn Store,
     alipay: &Alipay,
     form: &[(String, String)],
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Receipt, Refusal> {
     let config = alipay.config();
     config
         .verifier
         .verify_notify(form)
-        .map_err(|e| Refusal::new("invalid_signature", e.to_string()))?;
-    let notice = notify::read(form).map_err(|e| Refusal::new("unreadable", e.to_string()))?;
+        .map_err(|e| Refusal::new(Fault::InvalidSignature, e.to_string()))?;
+    let notice = notice::read(form).map_err(|e| Refusal::new(Fault::Unreadable, e.to_string()))?;
     if notice.app_id != config.app_id {
-        return Err(Refusal::new("wrong_app", "app_id is not this app's"));
+        return Err(Refusal::new(Fault::WrongApp, "app_id is not this app's"));
     }
-    let submission = app
-        .store
+    let submission = store
         .submission_by_key(&notice.request_no)
         .await
-        .map_err(|e| Refusal::new("error", e.to_string()))?
+        .map_err(Refusal::internal)?
         .filter(|s| s.provider == alipay.name())
-        .ok_or_else(|| Refusal::new("unknown_request", "no Alipay submission has this number"))?;
+        .ok_or_else(|| {
+            Refusal::new(
+                Fault::UnknownRequest,
+                "no Alipay submission has this number",
+            )
+        })?;
     // A resent notification is acknowledged before its amount is checked again: once it
     // has settled, the order's refunded total already counts this refund.
-    let seen = app
-        .store
+    let seen = store
         .inbox_has(&submission.merchant_id, &notice.event_id())
         .await
-        .map_err(|e| Refusal::new("error", e.to_string()))?;
+        .map_err(Refusal::internal)?;
     if seen {
-        return Ok(Receipt::Settled(SettleOutcome::Duplicate));
+        return Ok(Receipt::Duplicate);
     }
-    matches_submission(app, &notice, &submission).await?;
+    matches_submission(store, &notice, &submission).await?;
     let kind = match &notice.status {
         Status::Pending(_) => return Ok(Receipt::Pending),
         Status::Succeeded => webhook::SUCCEEDED,
         Status::Failed(_) => webhook::FAILED,
     };
     let raw: BTreeMap<&str, &str> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let raw = serde_json::to_value(raw).map_err(|e| Refusal::new("error", e.to_string()))?;
-    let notification = notification(&notice, &submission, kind);
-    engine::settle(app, &notification, raw)
-        .await
-        .map(Receipt::Settled)
-        .map_err(|e| Refusal::new("error", e.message))
+    let raw = serde_json::to_value(raw).map_err(Refusal::internal)?;
+    Ok(Receipt::Final(
+        Box::new(notification(&notice, &submission, kind, now)),
+        raw,
+    ))
 }
 
 /// The notification in the form every provider's settlement takes.
-fn notification(notice: &Notice, s: &Submission, kind: &str) -> Notification {
+fn notification(
+    notice: &Notice,
+    s: &Submission,
+    kind: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Notification {
     let failure_reason = match &notice.status {
         Status::Failed(why) => Some(why.clone()),
         _ => None,
@@ -110,7 +142,7 @@ fn notification(notice: &Notice, s: &Submission, kind: &str) -> Notification {
             .unwrap_or_else(|| notice.request_no.clone()),
         amount: s.amount,
         failure_reason,
-        created: crate::clock::now().timestamp(),
+        created: now.timestamp(),
     }
 }
 
@@ -118,22 +150,20 @@ fn notification(notice: &Notice, s: &Submission, kind: &str) -> Notification {
 /// trade (by Alipay's number when the order has one, else by the order id) and the same
 /// amount.
 async fn matches_submission(
-    app: &AppState,
+    store: &dyn Store,
     notice: &Notice,
     s: &Submission,
 ) -> Result<(), Refusal> {
-    let mismatch = |why: &str| Refusal::new("mismatch", why);
-    let action: Action = serde_json::from_value(s.action.clone())
-        .map_err(|e| Refusal::new("error", e.to_string()))?;
+    let mismatch = |why: &str| Refusal::new(Fault::Mismatch, why);
+    let action: Action = serde_json::from_value(s.action.clone()).map_err(Refusal::internal)?;
     let amount = Money::parse(&notice.amount, Currency::CNY)
         .map_err(|_| mismatch("the amount is not a yuan amount"))?;
     match (&action, notice.call) {
         (Action::Refund { order_id, .. }, Call::Refund) => {
-            let order = app
-                .store
+            let order = store
                 .order(&s.merchant_id, order_id)
                 .await
-                .map_err(|e| Refusal::new("error", e.to_string()))?
+                .map_err(Refusal::internal)?
                 .ok_or_else(|| mismatch("the submission's order is gone"))?;
             let same_trade = match &order.alipay_trade_no {
                 Some(trade_no) => notice.alipay_no.as_deref() == Some(trade_no.as_str()),

@@ -23,13 +23,13 @@ pub struct Hub {
 
 /// This instance's turn on a session; when it ends and nobody listens, the session is
 /// forgotten here.
-pub struct TurnGuard {
+pub struct TurnLock {
     guard: Option<OwnedMutexGuard<()>>,
     sessions: Sessions,
     id: SessionId,
 }
 
-impl Drop for TurnGuard {
+impl Drop for TurnLock {
     fn drop(&mut self) {
         drop(self.guard.take());
         forget_if_idle(&self.sessions, self.id, 0);
@@ -113,10 +113,10 @@ impl Hub {
         }
     }
 
-    /// Waits for this session's turn.
-    pub async fn turn(&self, id: SessionId) -> TurnGuard {
+    /// Waits for this session's turn: one step at a time per session on this instance.
+    pub async fn lock(&self, id: SessionId) -> TurnLock {
         let guard = self.entry(id).turn.lock_owned().await;
-        TurnGuard {
+        TurnLock {
             guard: Some(guard),
             sessions: Arc::clone(&self.sessions),
             id,
@@ -149,16 +149,16 @@ mod tests {
     async fn a_session_is_forgotten_once_its_turn_ends_and_nobody_listens() {
         let hub = Hub::default();
         let (quiet, watched) = (SessionId::new(), SessionId::new());
-        drop(hub.turn(quiet).await);
+        drop(hub.lock(quiet).await);
         assert!(
             hub.is_empty(),
             "nothing is kept for a session nobody watches"
         );
 
         let socket = hub.subscribe(watched);
-        drop(hub.turn(watched).await);
+        drop(hub.lock(watched).await);
         assert_eq!(hub.len(), 1, "a socket keeps its session");
-        let waiting = hub.turn(watched).await;
+        let waiting = hub.lock(watched).await;
         drop(socket);
         assert_eq!(hub.len(), 1, "a turn in progress keeps it too");
         drop(waiting);

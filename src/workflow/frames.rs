@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::draft::{Choice, Field};
 use crate::confirmation::Payload;
+use crate::dialogue::draft::{Choice, Field};
 use crate::domain::SessionState;
 use crate::schema;
 
@@ -31,25 +31,41 @@ pub enum ClientFrame {
     Ping,
 }
 
-/// An error answered to one socket (or HTTP caller).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FrameError {
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl std::fmt::Display for FrameError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
+/// A client frame refused before the dialogue reads it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Over the size cap; `closing` when the transport refused it and the socket closes.
+    #[error("frames are limited to {MAX_FRAME_BYTES} bytes{}", if *.closing { "; this socket closes" } else { "" })]
+    TooLarge { closing: bool },
+    #[error("not a JSON frame: {0}")]
+    Malformed(String),
+    /// Not a frame the client schema allows.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("send JSON text frames")]
+    Binary,
+    #[error("too many frames; slow down")]
+    RateLimited,
+    #[error("could not replay; try resume again")]
+    ReplayFailed,
 }
 
 impl FrameError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        FrameError {
-            code,
-            message: message.into(),
+    pub fn code(&self) -> &'static str {
+        match self {
+            FrameError::TooLarge { .. } => "frame_too_large",
+            FrameError::Malformed(_) => "malformed_frame",
+            FrameError::Invalid(_) => "invalid_frame",
+            FrameError::Binary => "binary_frame",
+            FrameError::RateLimited => "rate_limited",
+            FrameError::ReplayFailed => "replay_failed",
         }
+    }
+}
+
+impl From<&FrameError> for ServerFrame {
+    fn from(e: &FrameError) -> Self {
+        ServerFrame::error(e.code(), e.to_string())
     }
 }
 
@@ -69,16 +85,12 @@ impl ClientFrame {
     /// Parses and validates one text frame against the client schema.
     pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
         if text.len() > MAX_FRAME_BYTES {
-            return Err(FrameError::new(
-                "frame_too_large",
-                format!("frames are limited to {MAX_FRAME_BYTES} bytes"),
-            ));
+            return Err(FrameError::TooLarge { closing: false });
         }
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| FrameError::new("malformed_frame", format!("not a JSON frame: {e}")))?;
-        schema::check(&schema::WS_CLIENT, &value)
-            .map_err(|e| FrameError::new("invalid_frame", e))?;
-        serde_json::from_value(value).map_err(|e| FrameError::new("invalid_frame", e.to_string()))
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| FrameError::Malformed(e.to_string()))?;
+        schema::check(&schema::WS_CLIENT, &value).map_err(FrameError::Invalid)?;
+        serde_json::from_value(value).map_err(|e| FrameError::Invalid(e.to_string()))
     }
 }
 
@@ -131,10 +143,11 @@ impl ServerFrame {
         ServerFrame::AgentMessage { text: text.into() }
     }
 
-    pub fn error(e: &FrameError) -> Self {
+    /// An `error` frame for one socket.
+    pub fn error(code: &str, message: String) -> Self {
         ServerFrame::Error {
-            code: e.code.to_owned(),
-            message: e.message.clone(),
+            code: code.to_owned(),
+            message,
         }
     }
 }
@@ -173,7 +186,7 @@ mod tests {
                 text: "退款".into()
             })
         );
-        let code = |t: &str| ClientFrame::parse(t).unwrap_err().code;
+        let code = |t: &str| ClientFrame::parse(t).unwrap_err().code();
         assert_eq!(code("nope"), "malformed_frame");
         assert_eq!(code(r#"{"type":"user_message"}"#), "invalid_frame");
         assert_eq!(

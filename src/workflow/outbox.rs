@@ -9,8 +9,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use rand::Rng;
 
-use super::ProviderError;
-use crate::app::AppState;
+use super::Workflow;
+use crate::payments::ProviderError;
 use crate::store::Submission;
 
 /// Attempts before a submission is dead-lettered.
@@ -33,20 +33,20 @@ pub fn next_attempt(now: DateTime<Utc>, attempts: i32) -> DateTime<Utc> {
 }
 
 /// Runs until the task is dropped: delivers what is due, then waits for a nudge or `idle`.
-pub async fn run(app: AppState, idle: Duration) {
+pub async fn run(flow: Workflow, idle: Duration) {
     loop {
-        while drain_once(&app).await > 0 {}
+        while drain_once(&flow).await > 0 {}
         tokio::select! {
-            _ = app.dispatch.notified() => {}
+            _ = flow.dispatch.notified() => {}
             _ = tokio::time::sleep(idle) => {}
         }
     }
 }
 
 /// Claims one batch of due submissions and delivers it; returns how many it claimed.
-pub async fn drain_once(app: &AppState) -> usize {
-    let now = crate::clock::now();
-    let batch = match app.store.claim_submissions(now, now + LEASE, BATCH).await {
+pub async fn drain_once(flow: &Workflow) -> usize {
+    let now = flow.clock.now();
+    let batch = match flow.store.claim_submissions(now, now + LEASE, BATCH).await {
         Ok(batch) => batch,
         Err(e) => {
             tracing::warn!(error = %e, "could not claim submissions");
@@ -55,32 +55,32 @@ pub async fn drain_once(app: &AppState) -> usize {
     };
     let claimed = batch.len();
     futures_util::stream::iter(batch)
-        .for_each_concurrent(IN_FLIGHT, |s| deliver(app, s))
+        .for_each_concurrent(IN_FLIGHT, |s| deliver(flow, s))
         .await;
     claimed
 }
 
 #[tracing::instrument(skip_all, fields(session_id = %s.session_id, attempt = s.attempts))]
-async fn deliver(app: &AppState, s: Submission) {
-    let outcome = app.provider.submit(&s).await;
-    let now = crate::clock::now();
+async fn deliver(flow: &Workflow, s: Submission) {
+    let outcome = flow.provider.submit(&s).await;
+    let now = flow.clock.now();
     let key = s.idempotency_key.as_str();
     let stored = match outcome {
-        Ok(reference) => app.store.submission_sent(key, &reference, now).await,
+        Ok(reference) => flow.store.submission_sent(key, &reference, now).await,
         Err(ProviderError::Retryable(e)) if s.attempts < MAX_ATTEMPTS => {
             tracing::warn!(error = %e, "submission failed; will retry");
-            app.store
+            flow.store
                 .submission_retry(key, next_attempt(now, s.attempts), &e, now)
                 .await
         }
         Err(ProviderError::Retryable(e)) => {
             tracing::error!(error = %e, "submission dead-lettered after its last attempt");
-            app.store.submission_dead(key, &e, now).await
+            flow.store.submission_dead(key, &e, now).await
         }
         Err(ProviderError::Permanent(e)) => {
             tracing::warn!(error = %e, "provider refused the submission");
-            let dead = app.store.submission_dead(key, &e, now).await;
-            crate::dialogue::engine::provider_refused(app, s.session_id, &e).await;
+            let dead = flow.store.submission_dead(key, &e, now).await;
+            flow.provider_refused(s.session_id, &e).await;
             dead
         }
     };

@@ -1,0 +1,96 @@
+//! The shopper's answer to a signed summary: a countersignature, a cancel, or silence
+//! until it expires.
+
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::frames::ServerFrame;
+use super::{Error, SessionContext, Step, Workflow};
+use crate::confirmation;
+use crate::domain::machine::Event;
+use crate::domain::{Actor, SessionId, SessionState};
+use crate::merchants::API_SECRET_CONTEXT;
+use crate::secrets::hash_credential;
+
+impl Workflow {
+    /// Records consent when `token` is this session's current, unexpired confirmation;
+    /// the risk check follows as the transition's effect.
+    pub async fn confirm(&self, ctx: &SessionContext, token: &str) -> Result<(), Error> {
+        let s = &ctx.session;
+        if s.state != SessionState::AwaitingConfirmation {
+            return Err(Error::NotAwaitingConfirmation(s.state));
+        }
+        let secret = self
+            .keys
+            .open(API_SECRET_CONTEXT, &ctx.merchant.api_secret_sealed)
+            .map_err(Error::internal)?;
+        let kid = ctx.merchant.signing_kid.as_str();
+        let verified = confirmation::verify(token, |k| {
+            (k == kid).then(|| confirmation::key_for(secret.expose(), k))
+        });
+        let Ok(payload) = verified else {
+            let text = ctx.draft.lang.say(
+                "That confirmation was altered, so nothing was moved and this session is closed.",
+                "该确认信息被篡改，未进行任何操作，本次会话已关闭。",
+            );
+            let step = Step::new(Actor::Shopper, json!({})).saying(vec![ServerFrame::agent(text)]);
+            self.commit(ctx, Event::ConfirmationTampered, step, |_| {})
+                .await?;
+            return Err(Error::ConfirmationTampered);
+        };
+        if payload.session_id != s.id.to_string() {
+            return Err(Error::ConfirmationMismatch);
+        }
+        let current = s.confirmation_hash.as_deref().unwrap_or_default();
+        if !bool::from(hash_credential(token).as_bytes().ct_eq(current.as_bytes())) {
+            return Err(Error::ConfirmationStale);
+        }
+        if self.clock.now().timestamp() >= payload.expires_at {
+            self.expire(ctx).await?;
+            return Err(Error::ConfirmationExpired);
+        }
+        let record =
+            json!({ "action": payload.action, "summary": payload.summary, "nonce": payload.nonce });
+        let step = Step::new(Actor::Shopper, record);
+        self.commit(ctx, Event::Confirmed, step, |_| {}).await?;
+        Ok(())
+    }
+
+    /// The shopper gave up; nothing moves.
+    pub async fn cancel(&self, ctx: &SessionContext) -> Result<(), Error> {
+        let text = ctx
+            .draft
+            .lang
+            .say("Cancelled. Nothing was moved.", "已取消，未进行任何操作。");
+        let step = Step::new(Actor::Shopper, json!({})).saying(vec![ServerFrame::agent(text)]);
+        self.commit(ctx, Event::Cancelled, step, |_| {}).await?;
+        Ok(())
+    }
+
+    /// Moves a session whose confirmation ran out to `expired`.
+    async fn expire(&self, ctx: &SessionContext) -> Result<(), Error> {
+        let text = ctx.draft.lang.say(
+            "The confirmation expired, so nothing was moved.",
+            "确认已过期，未进行任何操作。",
+        );
+        let step = Step::new(Actor::System, json!({})).saying(vec![ServerFrame::agent(text)]);
+        self.commit(ctx, Event::ConfirmationExpired, step, |_| {})
+            .await?;
+        Ok(())
+    }
+
+    /// Expires `id` if it is still waiting on a confirmation that has run out.
+    #[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
+    pub async fn expire_if_due(&self, id: SessionId) -> Result<(), Error> {
+        let _lock = self.hub.lock(id).await;
+        let ctx = self.load(id).await?;
+        let due = ctx
+            .session
+            .confirmation_expires_at
+            .is_some_and(|at| at <= self.clock.now());
+        if ctx.session.state == SessionState::AwaitingConfirmation && due {
+            self.expire(&ctx).await?;
+        }
+        Ok(())
+    }
+}

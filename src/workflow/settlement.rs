@@ -1,0 +1,147 @@
+//! A verified settlement notification: stored once in the inbox and, when it settles or
+//! fails the submitted session it names, stored with that transition.
+
+use serde_json::json;
+
+use super::frames::ServerFrame;
+use super::{Error, SessionContext, Step, Workflow};
+use crate::domain::machine::Event;
+use crate::domain::{Actor, MerchantId, SessionId, SessionState};
+use crate::payments::webhook::{self, Notification};
+use crate::store::InboxEntry;
+
+/// Attempts when other writers keep moving the session first.
+const ATTEMPTS: usize = 3;
+
+/// What became of a verified settlement notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettleOutcome {
+    /// It settled or failed its session.
+    Applied,
+    /// The inbox had it already; nothing changed.
+    Duplicate,
+    /// It names no session of its merchant.
+    Orphan,
+    /// Its session is no longer waiting for it.
+    Ignored,
+    /// It does not match the session's submission.
+    Mismatch,
+}
+
+impl SettleOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettleOutcome::Applied => "applied",
+            SettleOutcome::Duplicate => "duplicate",
+            SettleOutcome::Orphan => "orphan",
+            SettleOutcome::Ignored => "ignored",
+            SettleOutcome::Mismatch => "mismatch",
+        }
+    }
+}
+
+impl Workflow {
+    /// Records `n` (its verified body is `raw`) and applies it to its session.
+    #[tracing::instrument(name = "settlement", skip_all, fields(session_id = %n.session_id))]
+    pub async fn settle(
+        &self,
+        n: &Notification,
+        raw: serde_json::Value,
+    ) -> Result<SettleOutcome, Error> {
+        let merchant_id = MerchantId::parse(&n.merchant_id).map_err(Error::internal)?;
+        let entry = |outcome: SettleOutcome| InboxEntry {
+            merchant_id: merchant_id.clone(),
+            event_id: n.id.clone(),
+            session_id: n.session_id.clone(),
+            kind: n.kind.clone(),
+            idempotency_key: n.idempotency_key.clone(),
+            outcome: outcome.as_str(),
+            payload: raw.clone(),
+            received_at: self.clock.now(),
+        };
+        let Ok(id) = SessionId::parse(&n.session_id) else {
+            return self
+                .record(entry(SettleOutcome::Orphan), SettleOutcome::Orphan)
+                .await;
+        };
+        let _lock = self.hub.lock(id).await;
+        for _ in 0..ATTEMPTS {
+            let ctx = match self.load(id).await {
+                Ok(ctx) if ctx.session.merchant_id == merchant_id => ctx,
+                Ok(_) | Err(Error::NotFound) => {
+                    return self
+                        .record(entry(SettleOutcome::Orphan), SettleOutcome::Orphan)
+                        .await;
+                }
+                Err(e) => return Err(e),
+            };
+            let submission = self.store.submission_for_session(id).await?;
+            let matches = submission
+                .as_ref()
+                .is_some_and(|s| s.idempotency_key == n.idempotency_key && s.amount == n.amount);
+            if !matches {
+                tracing::warn!(session_id = %id, "settlement notification does not match the submission");
+                return self
+                    .record(entry(SettleOutcome::Mismatch), SettleOutcome::Mismatch)
+                    .await;
+            }
+            if ctx.session.state != SessionState::Submitted {
+                return self
+                    .record(entry(SettleOutcome::Ignored), SettleOutcome::Ignored)
+                    .await;
+            }
+            match self
+                .apply_settlement(&ctx, n, entry(SettleOutcome::Applied))
+                .await
+            {
+                Ok(true) => return Ok(SettleOutcome::Applied),
+                Ok(false) => return Ok(SettleOutcome::Duplicate),
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::internal("settlement kept racing other writers"))
+    }
+
+    /// Stores `entry` alone: `outcome`, or `Duplicate` when the inbox had it already.
+    async fn record(
+        &self,
+        entry: InboxEntry,
+        outcome: SettleOutcome,
+    ) -> Result<SettleOutcome, Error> {
+        let new = self.store.record_webhook(&entry, None).await?;
+        Ok(if new {
+            outcome
+        } else {
+            SettleOutcome::Duplicate
+        })
+    }
+
+    /// The settled or failed transition, stored with the inbox row.
+    async fn apply_settlement(
+        &self,
+        ctx: &SessionContext,
+        n: &Notification,
+        entry: InboxEntry,
+    ) -> Result<bool, Error> {
+        let succeeded = n.kind == webhook::SUCCEEDED;
+        let lang = ctx.draft.lang;
+        let (event, text) = if succeeded {
+            let text = lang.say(
+                "Done: the payment provider confirmed it.",
+                "完成：支付机构已确认。",
+            );
+            (Event::SettlementSucceeded, text)
+        } else {
+            let text = lang.say(
+                "The payment provider could not complete it. Nothing was moved.",
+                "支付机构未能完成，未进行任何操作。",
+            );
+            (Event::SettlementFailed, text)
+        };
+        let payload = json!({ "provider_reference": n.provider_reference, "event_id": n.id, "failure_reason": n.failure_reason });
+        let step = Step::new(Actor::Provider, payload).saying(vec![ServerFrame::agent(text)]);
+        let planned = self.plan(ctx, event)?;
+        self.commit_with_inbox(ctx, planned, step, entry).await
+    }
+}

@@ -1,0 +1,223 @@
+//! Each effect the machine names is carried out by `commit` alone: these tests store a
+//! transition and nothing else, then look for the effect's result.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::domain::machine::{Effect, Event};
+use crate::domain::{
+    Action, Actor, Currency, EventKind, MerchantId, Mode, Money, OrderId, PolicyDoc, SessionId,
+    SessionState, UserId,
+};
+use crate::payments::sandbox::Sandbox;
+use crate::risk::rules::LocalRules;
+use crate::store::{self, NewEvent, NewSession, Order};
+
+/// A workflow on a fresh embedded database, with one shopper's order 1042 (128.00 CNY)
+/// and a session opened for them.
+async fn workflow(dir: &tempfile::TempDir, policy: PolicyDoc) -> (Workflow, SessionId) {
+    crate::metrics::handle();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = store::connect(&url).await.unwrap();
+    let keys = MasterKey::generate();
+    let merchant = MerchantId::parse("acme").unwrap();
+    crate::merchants::create(store.as_ref(), &keys, merchant.clone(), policy)
+        .await
+        .unwrap();
+    let clock = Clock::paused();
+    let now = clock.now();
+    let user = UserId::parse("u1").unwrap();
+    let cny = |v: &str| Money::parse(v, Currency::CNY).unwrap();
+    let order = Order {
+        merchant_id: merchant.clone(),
+        order_id: OrderId::parse("1042").unwrap(),
+        user_id: user.clone(),
+        amount: cny("128.00"),
+        refunded: cny("0"),
+        reserved: cny("0"),
+        description: None,
+        alipay_trade_no: None,
+        placed_at: now,
+        updated_at: now,
+    };
+    store.put_order(&order).await.unwrap();
+    let new = NewSession {
+        id: SessionId::new(),
+        merchant_id: merchant,
+        user_id: user,
+        channel: Mode::Chat,
+        device: None,
+        client_token_hash: "h".into(),
+        created_at: now,
+    };
+    let opened = NewEvent {
+        kind: EventKind::Opened,
+        actor: Actor::Merchant,
+        payload: json!({}),
+    };
+    let id = store.create_session(&new, &opened).await.unwrap().id;
+    let provider = Arc::new(Sandbox::new(
+        store.clone(),
+        keys.clone(),
+        Default::default(),
+        "http://127.0.0.1:9",
+        clock.clone(),
+    ));
+    let flow = Workflow::new(store, keys, Arc::new(LocalRules), provider, clock);
+    (flow, id)
+}
+
+/// Brings the session to `awaiting_confirmation` with a refund of 50.00 on order 1042.
+async fn awaiting(flow: &Workflow, id: SessionId) -> SessionContext {
+    let ctx = flow.load(id).await.unwrap();
+    let action = Action::Refund {
+        order_id: OrderId::parse("1042").unwrap(),
+        amount: Money::parse("50.00", Currency::CNY).unwrap(),
+        reason: None,
+    };
+    let expires = flow.clock.now() + TimeDelta::minutes(5);
+    let step = Step::new(Actor::System, json!({}));
+    flow.commit(&ctx, Event::ConfirmationIssued, step, |c| {
+        c.change.proposed_action = Some(serde_json::to_value(&action).unwrap());
+        c.change.confirmation_hash = Some("token-hash".into());
+        c.change.confirmation_expires_at = Some(expires);
+    })
+    .await
+    .unwrap();
+    flow.load(id).await.unwrap()
+}
+
+/// Waits for the status frame that announces `state`.
+async fn until_state(live: &mut hub::Subscription, state: &str) {
+    let wait = async {
+        loop {
+            let frame = live.recv().await.expect("the hub is open");
+            if frame.frame["type"] == "status" && frame.frame["state"] == state {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("the session never reached {state}"));
+}
+
+async fn kinds(flow: &Workflow, id: SessionId) -> Vec<EventKind> {
+    let events = flow.store.events(id).await.unwrap();
+    events.into_iter().map(|e| e.kind).collect()
+}
+
+#[tokio::test]
+async fn consent_voids_the_summary_and_the_risk_check_and_submission_follow_by_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (flow, id) = workflow(&dir, PolicyDoc::default()).await;
+    let ctx = awaiting(&flow, id).await;
+    let mut live = flow.hub.subscribe(id);
+
+    let planned = flow.plan(&ctx, Event::Confirmed).unwrap();
+    assert!(planned.names(Effect::VoidConfirmation) && planned.names(Effect::AssessRisk));
+    let step = Step::new(Actor::Shopper, json!({}));
+    let saved = flow
+        .commit_planned(&ctx, planned, step, |_| {})
+        .await
+        .unwrap();
+
+    // VoidConfirmation: written with the state change.
+    assert_eq!(saved.state, SessionState::PendingRiskCheck);
+    assert_eq!(
+        (saved.confirmation_hash, saved.confirmation_expires_at),
+        (None, None)
+    );
+    // AssessRisk: nobody else asked for the assessment, and it happened.
+    until_state(&mut live, "submitted").await;
+    let log = kinds(&flow, id).await;
+    assert_eq!(
+        log.iter().filter(|k| **k == EventKind::RiskScored).count(),
+        1
+    );
+    // SubmitToProvider: the outbox row and the order's hold, and the delivery woken.
+    let submission = flow.store.submission_for_session(id).await.unwrap();
+    let submission = submission.expect("the outbox row");
+    assert_eq!(submission.amount.to_string(), "50.00");
+    let order_id = OrderId::parse("1042").unwrap();
+    let order = flow.store.order(&ctx.session.merchant_id, &order_id).await;
+    assert_eq!(order.unwrap().unwrap().reserved.to_string(), "50.00");
+    let woken = tokio::time::timeout(Duration::from_secs(5), flow.dispatch.notified());
+    assert!(woken.await.is_ok(), "the outbox delivery was woken");
+}
+
+#[tokio::test]
+async fn a_score_in_the_review_band_queues_the_session_for_an_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut policy = PolicyDoc::default();
+    policy.refund.review_above = "10.00".into();
+    let (flow, id) = workflow(&dir, policy).await;
+    let ctx = awaiting(&flow, id).await;
+    let mut live = flow.hub.subscribe(id);
+
+    let step = Step::new(Actor::Shopper, json!({}));
+    flow.commit(&ctx, Event::Confirmed, step, |_| {})
+        .await
+        .unwrap();
+
+    until_state(&mut live, "manual_review").await;
+    let queued = crate::metrics::handle().render();
+    let line = queued
+        .lines()
+        .find(|l| l.starts_with(crate::metrics::REVIEWS_QUEUED))
+        .expect("the review counter");
+    assert!(line.ends_with(" 1"), "{line}");
+    assert!(
+        flow.store
+            .submission_for_session(id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_menu_fallback_switches_the_session_to_the_menu() {
+    let dir = tempfile::tempdir().unwrap();
+    let (flow, id) = workflow(&dir, PolicyDoc::default()).await;
+    let ctx = flow.load(id).await.unwrap();
+    let payload: Value = json!({ "cause": "model_unavailable" });
+
+    let saved = flow
+        .commit(
+            &ctx,
+            Event::MenuFallback,
+            Step::new(Actor::System, payload),
+            |_| {},
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (saved.state, saved.mode),
+        (SessionState::Collecting, Mode::Menu)
+    );
+    assert_eq!(flow.load(id).await.unwrap().session.mode, Mode::Menu);
+}
+
+#[tokio::test]
+async fn a_transition_planned_in_another_state_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (flow, id) = workflow(&dir, PolicyDoc::default()).await;
+    let before = flow.load(id).await.unwrap();
+    let planned = flow.plan(&before, Event::Cancelled).unwrap();
+    let now = awaiting(&flow, id).await;
+
+    let step = Step::new(Actor::Shopper, json!({}));
+    let refused = flow.commit_planned(&now, planned, step, |_| {}).await;
+
+    assert_eq!(refused.unwrap_err(), Error::Internal);
+    assert_eq!(
+        flow.load(id).await.unwrap().session.state,
+        SessionState::AwaitingConfirmation
+    );
+}
