@@ -142,10 +142,11 @@ async fn consent_voids_the_summary_and_the_risk_check_and_submission_follow_by_t
     // SubmitToProvider: the outbox row and the order's hold, and the delivery woken.
     let submission = flow.store.submission_for_session(id).await.unwrap();
     let submission = submission.expect("the outbox row");
-    assert_eq!(submission.amount.to_string(), "50.00");
+    let fifty = Money::parse("50.00", Currency::CNY).unwrap();
+    assert_eq!(submission.amount, fifty);
     let order_id = OrderId::parse("1042").unwrap();
     let order = flow.store.order(&ctx.session.merchant_id, &order_id).await;
-    assert_eq!(order.unwrap().unwrap().reserved.to_string(), "50.00");
+    assert_eq!(order.unwrap().unwrap().reserved, fifty);
     let woken = tokio::time::timeout(Duration::from_secs(5), flow.dispatch.notified());
     assert!(woken.await.is_ok(), "the outbox delivery was woken");
 }
