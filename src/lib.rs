@@ -42,7 +42,6 @@ pub mod dialogue;
 pub mod domain;
 pub mod http;
 pub mod http_client;
-pub mod load;
 pub mod merchants;
 pub mod metrics;
 pub mod payments;

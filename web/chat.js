@@ -1,4 +1,5 @@
-// The chat page: one demo session over a WebSocket (DESIGN.md §6).
+// The chat page: one demo session over its WebSocket, `/v1/sessions/{id}/ws`: the shopper's
+// messages go up as frames, and the agent's words, questions, card and status come down.
 //
 // Session frames carry seq 1, 2, 3…; they are applied strictly in that order, each once,
 // whatever order they arrive in (a live frame can overtake a replayed one). After a dropped

@@ -7,7 +7,6 @@ pub mod audit;
 pub mod extraction;
 pub mod llm;
 pub mod offline;
-pub mod scripted;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

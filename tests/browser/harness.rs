@@ -40,7 +40,7 @@ pub struct Server {
     pub demo_key: Option<String>,
     pub http: reqwest::Client,
     _dir: TempDir,
-    _model: Option<countersign::understanding::scripted::ScriptedModel>,
+    _model: Option<countersign_scripted::ScriptedModel>,
 }
 
 impl Server {
@@ -53,7 +53,7 @@ impl Server {
     /// every message as a full refund of the order number in it, and streams its
     /// rewordings in two pieces.
     pub async fn with_demo_and_model() -> Server {
-        let model = countersign::load::model::start().await;
+        let model = countersign_load::model::start().await;
         Server::start(true, Some(model)).await
     }
 
@@ -62,10 +62,7 @@ impl Server {
         Server::start(false, None).await
     }
 
-    async fn start(
-        seed: bool,
-        model: Option<countersign::understanding::scripted::ScriptedModel>,
-    ) -> Server {
+    async fn start(seed: bool, model: Option<countersign_scripted::ScriptedModel>) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let llm = model.as_ref().map(|m| {
             let endpoint = json!({"name": "scripted", "base_url": m.url(), "model": "scripted"});

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use countersign::understanding::llm::{EndpointConfig, LlmConfig};
-use countersign::understanding::scripted::{Reply, ScriptedModel};
+use countersign_scripted::{Reply, ScriptedModel};
 
 use crate::backend_tests;
 use crate::fixtures::{count, events, shop_with};

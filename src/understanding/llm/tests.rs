@@ -4,12 +4,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use countersign_scripted::{Reply, ScriptedModel};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::*;
 use crate::understanding::audit::{CallRecorder, ModelCall, Outcome};
-use crate::understanding::scripted::{Reply, ScriptedModel};
 use crate::understanding::{Intent, OrderRef, Role, Scored, Turn};
 
 const KEY_A: &str = "sk-test-a-7f3c9e1d";

@@ -13,8 +13,8 @@ use sqlx::PgPool;
 
 use super::audit;
 use super::seen::{Seen, Want, want};
-use crate::load::client::{Opened, Socket};
-use crate::load::cluster::Live;
+use crate::client::{Opened, Socket};
+use crate::cluster::Live;
 
 /// How long a socket may stay quiet before the shopper compares what it holds with the store.
 const QUIET: Duration = Duration::from_secs(3);

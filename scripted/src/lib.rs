@@ -246,7 +246,7 @@ mod tests {
     use super::*;
 
     async fn post(model: &ScriptedModel, body: Value) -> (u16, String) {
-        let response = crate::http_client::client()
+        let response = countersign::http_client::client()
             .post(format!("{}/chat/completions", model.url()))
             .json(&body)
             .send()

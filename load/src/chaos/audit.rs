@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use sqlx::PgPool;
 
-use crate::domain::SessionState;
+use countersign::domain::SessionState;
 
 /// The terminal states, as SQL.
 const ENDS: &str = "('settled', 'failed', 'declined', 'cancelled', 'expired')";

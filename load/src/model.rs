@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::understanding::scripted::{Reply, Responder, ScriptedModel};
+use countersign_scripted::{Reply, Responder, ScriptedModel};
 
 pub async fn start() -> ScriptedModel {
     ScriptedModel::start_unrecorded(responder()).await

@@ -1,7 +1,9 @@
 //! The load generator: drives a real `countersign serve` over loopback and reports what it
-//! measured as one `key=value` summary line per scenario (`src/bin/countersign-load.rs`).
+//! measured as one `key=value` summary line per scenario. [`cli`] is the command line the
+//! `countersign-load` binary parses and runs; the tests run its scenarios through it too.
 
 pub mod chaos;
+pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod flows;

@@ -10,9 +10,9 @@ use rand::seq::SliceRandom;
 
 use super::Summary;
 use super::client::Api;
-use crate::domain::{Action, SessionId};
-use crate::payments::idempotency_key;
-use crate::payments::webhook::{self, Notification, SUCCEEDED};
+use countersign::domain::{Action, SessionId};
+use countersign::payments::idempotency_key;
+use countersign::payments::webhook::{self, Notification, SUCCEEDED};
 
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookOptions {
@@ -66,12 +66,12 @@ async fn notification(api: &Api, merchant: &str, session: &str) -> Result<Notifi
         provider_reference: format!("load_{}", uuid::Uuid::new_v4().simple()),
         amount: action.amount(),
         failure_reason: None,
-        created: crate::clock::now().timestamp(),
+        created: countersign::clock::now().timestamp(),
     })
 }
 
 fn shots(notes: &[Notification], secret: &str, opts: &WebhookOptions) -> Vec<Shot> {
-    let now = crate::clock::now().timestamp();
+    let now = countersign::clock::now().timestamp();
     let signed = |n: &Notification, secret: &str, valid: bool| {
         let body = serde_json::to_string(n).expect("a notification serializes");
         let signature = webhook::sign(secret, now, body.as_bytes());
@@ -111,7 +111,7 @@ async fn fire(api: &Api, shot: &Shot) -> Option<u16> {
 }
 
 fn counter(result: &str) -> String {
-    format!("{}{{result=\"{result}\"}}", crate::metrics::WEBHOOKS)
+    format!("{}{{result=\"{result}\"}}", countersign::metrics::WEBHOOKS)
 }
 
 async fn counts(api: &Api) -> Result<[f64; 3]> {

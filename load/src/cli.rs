@@ -1,36 +1,35 @@
-//! The load generator: starts `countersign serve` with a fresh merchant and drives it over
-//! loopback. Each scenario prints one `RESULT key=value …` line and exits non-zero when
-//! what it checked did not hold.
+//! The command line: one subcommand per scenario, and [`run`], which starts the servers a
+//! scenario needs and returns its summary.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
-use countersign::load::chaos::{self, ChaosOptions};
-use countersign::load::client::Api;
-use countersign::load::flows::{self, FlowOptions};
-use countersign::load::hostile::{self, HostileOptions};
-use countersign::load::server::{self, Server, ServerOptions};
-use countersign::load::webhooks::{self, WebhookOptions};
-use countersign::load::{Summary, idle, model};
+
+use crate::chaos::{self, ChaosOptions};
+use crate::client::Api;
+use crate::flows::{self, FlowOptions};
+use crate::hostile::{self, HostileOptions};
+use crate::server::{self, Server, ServerOptions};
+use crate::webhooks::{self, WebhookOptions};
+use crate::{Summary, idle, model};
 
 #[derive(Parser)]
 #[command(name = "countersign-load", about)]
-struct Cli {
+pub struct Cli {
     /// The `countersign` binary to start; the one beside this binary by default.
     #[arg(long, global = true)]
-    server: Option<PathBuf>,
+    pub server: Option<PathBuf>,
     /// The server's database: `postgres://…`, or a fresh SQLite file when absent.
     #[arg(long, global = true, env = "COUNTERSIGN_LOAD_DATABASE_URL")]
-    database_url: Option<String>,
+    pub database_url: Option<String>,
     #[command(subcommand)]
-    scenario: Scenario,
+    pub scenario: Scenario,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Understanding {
+pub enum Understanding {
     /// A scripted OpenAI-compatible model on loopback that answers at once.
     Model,
     /// The built-in offline extractor.
@@ -38,7 +37,7 @@ enum Understanding {
 }
 
 #[derive(Subcommand)]
-enum Scenario {
+pub enum Scenario {
     /// Complete refunds over WebSocket, from first message to `settled`.
     Flows {
         #[arg(long, default_value_t = 1000)]
@@ -106,30 +105,9 @@ enum Scenario {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let scenario = cli.scenario.name();
-    match run(cli).await {
-        Ok(summary) => {
-            println!("{}", summary.line());
-            if summary.get("ok") == Some("true") {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("countersign-load: {e:#}");
-            // A run that could not finish still ends with its line, for scripts.
-            println!("{}", Summary::new(scenario).with("ok", false).line());
-            ExitCode::FAILURE
-        }
-    }
-}
-
 impl Scenario {
-    fn name(&self) -> &'static str {
+    /// The name a summary carries as `scenario`.
+    pub fn name(&self) -> &'static str {
         match self {
             Scenario::Flows { .. } => "flows",
             Scenario::Webhooks { .. } => "webhooks",
@@ -140,7 +118,8 @@ impl Scenario {
     }
 }
 
-async fn run(cli: Cli) -> Result<Summary> {
+/// Runs the scenario `cli` names against servers of its own, and returns its summary.
+pub async fn run(cli: Cli) -> Result<Summary> {
     let mut opts = ServerOptions {
         binary: cli.server.unwrap_or_else(server::sibling_binary),
         database_url: cli.database_url,

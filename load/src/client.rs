@@ -29,7 +29,7 @@ pub struct Opened {
 impl Api {
     pub fn new(base: &str, key: &str) -> Api {
         Api {
-            http: crate::http_client::builder()
+            http: countersign::http_client::builder()
                 .pool_max_idle_per_host(1024)
                 .build()
                 .expect("an HTTP client"),
