@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::draft::{AmountChoice, Asking, Choice, Draft, Field, Goal};
+use crate::domain::draft::{AmountChoice, Asking, Choice, Draft, Field, Goal};
 use crate::domain::{Action, ContactId, Lang, Money, MoneyError, OrderId, Policy};
 use crate::store::{Contact, Order};
 use crate::understanding::{AmountRef, Extraction, Intent, OrderRef, Scored};

@@ -3,9 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::draft::{Choice, Field};
 use crate::confirmation::Payload;
 use crate::domain::SessionState;
+use crate::domain::draft::{Choice, Field};
 use crate::schema;
 
 /// Largest client frame read; anything longer gets an error frame.

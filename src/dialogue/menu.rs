@@ -3,8 +3,8 @@
 //! clients that cannot chat at all. Pure: the engine loads and saves.
 
 use super::dispose::{Book, order_label, t};
-use super::draft::{AmountChoice, Choice, Draft, Goal};
 use super::frames::{FrameError, ServerFrame};
+use crate::domain::draft::{AmountChoice, Choice, Draft, Goal};
 use crate::domain::{ContactId, Lang, Money, OrderId, Policy};
 
 /// Where the menu is, derived from what the draft already holds.

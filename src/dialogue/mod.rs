@@ -7,7 +7,6 @@
 //! transaction) → `hub` → every socket on the session.
 
 pub mod dispose;
-pub mod draft;
 pub mod engine;
 pub mod frames;
 pub mod hub;

@@ -2,6 +2,7 @@
 //! Nothing here knows about HTTP or SQL.
 
 pub mod action;
+pub mod draft;
 pub mod ids;
 pub mod machine;
 pub mod money;

@@ -6,11 +6,11 @@ use subtle::ConstantTimeEq;
 use tracing::Instrument;
 
 use super::dispose::{self, Book, Decision, Question, t};
-use super::draft::{Draft, Field};
 use super::frames::{ClientFrame, FrameError, Numbered, ServerFrame};
 use super::menu;
 use crate::app::AppState;
 use crate::confirmation::{self, Draft as Confirmation};
+use crate::domain::draft::{Draft, Field, Role};
 use crate::domain::machine::{self, Effect, Event};
 use crate::domain::{Action, Actor, EndReason, Lang, Mode, Policy, SessionId, SessionState};
 use crate::merchants::API_SECRET_CONTEXT;
@@ -19,7 +19,7 @@ use crate::secrets::hash_credential;
 use crate::store::{
     Commit, Contact, Merchant, NewEvent, NewSubmission, Order, OrderEffect, Session, StoreError,
 };
-use crate::understanding::{Context, Phrase, Role, UnderstandingError};
+use crate::understanding::{Context, Phrase, UnderstandingError};
 
 /// Orders a shopper is offered or matched against.
 const BOOK_ORDERS: i64 = 20;
