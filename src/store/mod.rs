@@ -68,7 +68,7 @@ pub trait Store: Payments + Notifications + Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
     async fn ping(&self) -> Result<()>;
 
-    async fn create_merchant(&self, m: &NewMerchant) -> Result<()>;
+    async fn create_merchant(&self, m: &Merchant) -> Result<()>;
     async fn merchant(&self, id: &MerchantId) -> Result<Option<Merchant>>;
     async fn merchant_by_key_hash(&self, api_key_hash: &str) -> Result<Option<Merchant>>;
     async fn merchant_count(&self) -> Result<i64>;

@@ -9,9 +9,9 @@ use crate::domain::{
     OrderId, PolicyDoc, SessionId, SessionState, UserId,
 };
 
-/// A merchant as stored: credentials hashed or sealed, never in the clear.
+/// A merchant as stored, and as created: credentials hashed or sealed, never in the clear.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewMerchant {
+pub struct Merchant {
     pub id: MerchantId,
     pub api_key_hash: String,
     pub api_secret_sealed: String,
@@ -20,8 +20,6 @@ pub struct NewMerchant {
     pub policy: PolicyDoc,
     pub created_at: DateTime<Utc>,
 }
-
-pub type Merchant = NewMerchant;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Order {

@@ -272,7 +272,7 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn create_merchant(&self, m: &NewMerchant) -> Result<()> {
+            async fn create_merchant(&self, m: &Merchant) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO merchants (id, api_key_hash, api_secret_sealed, webhook_secret_sealed, \
                      signing_kid, policy, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -12,8 +12,8 @@ use serde_json::json;
 use crate::backend_tests;
 use crate::helpers::{Backend, TestDb, count_rows};
 
-fn merchant(id: &str) -> NewMerchant {
-    NewMerchant {
+fn merchant(id: &str) -> Merchant {
+    Merchant {
         id: MerchantId::parse(id).unwrap(),
         api_key_hash: format!("hash-of-{id}"),
         api_secret_sealed: "sealed-api".into(),
@@ -108,7 +108,7 @@ async fn merchants_are_unique_and_found_by_key_hash(b: Backend) {
         .await
         .unwrap()
         .unwrap();
-    let want = NewMerchant {
+    let want = Merchant {
         created_at: found.created_at,
         ..merchant("acme")
     };
