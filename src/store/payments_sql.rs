@@ -2,7 +2,7 @@
 
 macro_rules! payments_sql {
     ($store:ty, $db:ty, skip_locked = $skip:literal) => {
-        const COUNT_CAP: i64 = crate::risk::rules::COUNT_NEEDED;
+        const COUNT_CAP: i64 = RiskStats::COUNT_CAP;
         const SUBMISSION_COLUMNS: &str = "idempotency_key, session_id, merchant_id, provider, action, currency, \
              amount_minor, state, attempts, next_attempt_at, provider_reference, last_error, created_at, updated_at";
         const SANDBOX_COLUMNS: &str =

@@ -282,6 +282,12 @@ pub struct RiskStats {
     pub returning: bool,
 }
 
+impl RiskStats {
+    /// Where the consent counts stop: a count is exact below this and this at or above it.
+    /// The risk rules look at no threshold higher.
+    pub const COUNT_CAP: i64 = 10_000;
+}
+
 /// How the outbox stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OutboxStats {
