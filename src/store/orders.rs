@@ -1,4 +1,7 @@
 //! The merchant's orders and the refund accounting on them.
+//!
+//! An order's `refunded_minor + reserved_minor` never exceeds its `amount_minor` (a CHECK in
+//! the schema); a write that would break that is `StoreError::Insufficient`.
 
 use sqlx::{Executor, Transaction};
 
@@ -48,10 +51,11 @@ const SETTLE: &str = "UPDATE orders SET reserved_minor = reserved_minor - $3, \
 const RELEASE: &str = "UPDATE orders SET reserved_minor = reserved_minor - $3 \
      WHERE merchant_id = $1 AND order_id = $2 AND reserved_minor >= $3";
 
-/// Maps a CHECK violation (a write that would break an invariant) to `Conflict`.
-fn check_as_conflict(e: sqlx::Error) -> StoreError {
+/// Maps a CHECK violation on the orders table to `Insufficient`: the write would have
+/// refunded or held more than the order's amount.
+fn check_as_insufficient(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_check_violation() => StoreError::Conflict,
+        sqlx::Error::Database(db) if db.is_check_violation() => StoreError::Insufficient,
         _ => StoreError::Database(e),
     }
 }
@@ -73,7 +77,7 @@ fn bind_put<'q, DB: Db>(q: Q<'q, DB>, o: &'q Order) -> Q<'q, DB> {
 pub(super) async fn put<DB: Db>(tx: &mut Transaction<'_, DB>, o: &Order) -> Result<bool> {
     DB::upsert(tx, &PUT, o, bind_put::<DB>)
         .await
-        .map_err(check_as_conflict)
+        .map_err(check_as_insufficient)
 }
 
 pub(super) async fn by_id<'c, DB: Db>(
@@ -133,7 +137,8 @@ pub(super) async fn apply_effect<DB: Db>(
         .arg(order.as_str())
         .arg(minor)
         .execute(DB::conn(tx))
-        .await?;
+        .await
+        .map_err(check_as_insufficient)?;
     match DB::rows_affected(&done) {
         1 => Ok(()),
         _ if guarded => Err(StoreError::Insufficient),
