@@ -91,14 +91,6 @@ pub struct Draft {
 }
 
 impl Draft {
-    pub fn from_json(v: &serde_json::Value) -> Draft {
-        serde_json::from_value(v.clone()).unwrap_or_default()
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("a draft serializes")
-    }
-
     /// Starts over on a new goal, keeping the language and history.
     pub fn switch_goal(&mut self, goal: Goal) {
         if self.goal != Some(goal) {

@@ -26,7 +26,7 @@ pub(super) async fn record<DB: Db>(
         .arg(&e.session_id)
         .arg(&e.kind)
         .arg(&e.idempotency_key)
-        .arg(e.outcome)
+        .arg(e.outcome.as_str())
         .arg(Json(&e.payload))
         .arg(e.received_at)
         .execute(DB::conn(tx))

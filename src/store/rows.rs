@@ -115,11 +115,6 @@ impl<R: Columns> Cols<'_, R> {
         Ok(self.0.col::<Json<Value>>(name)?.0)
     }
 
-    fn opt_value(&self, name: &str) -> Result<Option<Value>> {
-        let value: Option<Json<Value>> = self.0.col(name)?;
-        Ok(value.map(|v| v.0))
-    }
-
     /// A JSON column parsed into `T`; `what` names it in the error.
     fn parsed<T: serde::de::DeserializeOwned>(&self, name: &str, what: &str) -> Result<T> {
         json(what, self.value(name)?)
@@ -196,11 +191,11 @@ pub(super) fn session<DB: Db>(r: &DB::Row) -> Result<Session> {
         state: state(&r.text("state")?)?,
         mode: mode(&r.text("mode")?)?,
         reason: reason(r.opt_text("reason")?)?,
-        proposed_action: r.opt_value("proposed_action")?,
+        proposed_action: r.opt_parsed("proposed_action", "proposed action")?,
         confirmation_hash: r.opt_text("confirmation_hash")?,
         confirmation_expires_at: r.opt_time("confirmation_expires_at")?,
         clarifications: r.int32("clarifications")?,
-        draft: r.value("draft")?,
+        draft: r.parsed("draft", "draft")?,
         frame_seq: r.int("frame_seq")?,
         version: r.int("version")?,
         created_at: r.time("created_at")?,
@@ -241,7 +236,7 @@ pub(super) fn submission<DB: Db>(r: &DB::Row) -> Result<Submission> {
         session_id: session_id(&r.text("session_id")?)?,
         merchant_id: merchant_id(&r.text("merchant_id")?)?,
         provider: r.text("provider")?,
-        action: r.value("action")?,
+        action: r.parsed("action", "action")?,
         amount: r.money("amount_minor")?,
         state: submission_state(&r.text("state")?)?,
         attempts: r.int32("attempts")?,

@@ -28,6 +28,14 @@ fn cny(v: &str) -> Money {
     Money::parse(v, Currency::CNY).unwrap()
 }
 
+fn refund(order: &str, amount: &str) -> Action {
+    Action::Refund {
+        order_id: OrderId::parse(order).unwrap(),
+        amount: cny(amount),
+        reason: None,
+    }
+}
+
 fn order(id: &str, user: &str, amount: &str, age_minutes: i64) -> Order {
     Order {
         merchant_id: MerchantId::parse("acme").unwrap(),
@@ -215,7 +223,7 @@ async fn transitions_append_events_and_stale_versions_are_refused(b: Backend) {
     let s = new_session(store.as_ref()).await;
     let mut change = s.change(now());
     change.state = SessionState::AwaitingConfirmation;
-    change.proposed_action = Some(json!({"kind": "refund", "order_id": "1042"}));
+    change.proposed_action = Some(refund("1042", "28.00"));
     change.confirmation_hash = Some("abc".into());
     change.confirmation_expires_at = Some(now() + TimeDelta::minutes(5));
     let e = NewEvent {
@@ -609,7 +617,7 @@ async fn submitted_session(store: &dyn Store) -> (Session, String) {
         session_id: s.id,
         merchant_id: MerchantId::parse("acme").unwrap(),
         provider: "sandbox".into(),
-        action: json!({"kind": "refund"}),
+        action: refund("1042", "10.00"),
         amount: cny("10.00"),
         at: now(),
     });
@@ -716,7 +724,7 @@ async fn a_session_gets_one_outbox_row_ever(b: Backend) {
         session_id: s.id,
         merchant_id: MerchantId::parse("acme").unwrap(),
         provider: "sandbox".into(),
-        action: json!({}),
+        action: refund("1042", "1.00"),
         amount: cny("1.00"),
         at: now(),
     });
@@ -826,7 +834,7 @@ async fn a_webhook_event_is_recorded_once_with_its_transition(b: Backend) {
         session_id: s.id.to_string(),
         kind: "settlement.succeeded".into(),
         idempotency_key: key,
-        outcome: "applied",
+        outcome: InboxOutcome::Applied,
         payload: json!({}),
         received_at: now(),
     };

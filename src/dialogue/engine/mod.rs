@@ -106,7 +106,7 @@ pub(crate) async fn load_without_book(app: &AppState, id: SessionId) -> Result<T
         .map_err(store_error)?
         .ok_or_else(|| internal("merchant vanished"))?;
     let policy = merchant.policy.parse().map_err(internal)?;
-    let draft = Draft::from_json(&session.draft);
+    let draft = session.draft.clone();
     Ok(Turn {
         session,
         merchant,
@@ -431,7 +431,6 @@ async fn propose(
         payload: Box::new(issued.payload),
     };
     let payload = json!({ "action": action, "summary": summary, "expires_at": expires_at });
-    let action_json = serde_json::to_value(&action).map_err(internal)?;
     commit(
         app,
         turn,
@@ -440,7 +439,7 @@ async fn propose(
         payload,
         vec![frame],
         |c| {
-            c.change.proposed_action = Some(action_json);
+            c.change.proposed_action = Some(action);
             c.change.confirmation_hash = Some(issued.token_hash);
             c.change.confirmation_expires_at = Some(expires_at);
         },
@@ -720,7 +719,7 @@ pub(super) async fn commit(
     let mut change = s.change(crate::clock::now());
     change.state = moved.to;
     change.reason = moved.reason;
-    change.draft = turn.draft.to_json();
+    change.draft = turn.draft.clone();
     for effect in &moved.effects {
         match effect {
             Effect::EnterMenuMode => change.mode = Mode::Menu,
@@ -783,17 +782,16 @@ fn transitioned(s: &Session, to: SessionState, event: crate::domain::EventKind) 
 /// The outbox row (and, for a refund, the hold on the order) that entering `submitted`
 /// writes in the same transaction.
 fn outbox(app: &AppState, s: &Session, commit: &mut Commit) -> Result<(), FrameError> {
-    let proposed = s
+    let action = s
         .proposed_action
         .clone()
         .ok_or_else(|| internal("submitting without an action"))?;
-    let action: Action = serde_json::from_value(proposed.clone()).map_err(internal)?;
     commit.submission = Some(NewSubmission {
         idempotency_key: payments::idempotency_key(s.id, &action),
         session_id: s.id,
         merchant_id: s.merchant_id.clone(),
         provider: app.provider.name().to_owned(),
-        action: proposed,
+        action: action.clone(),
         amount: action.amount(),
         at: commit.change.at,
     });

@@ -4,6 +4,7 @@
 use chrono::TimeDelta;
 
 use super::*;
+use crate::domain::InboxOutcome;
 use crate::domain::machine::Score;
 use crate::payments::webhook::{self, Notification};
 use crate::risk::RiskInput;
@@ -14,11 +15,9 @@ use crate::store::InboxEntry;
 const STALLED_AFTER: TimeDelta = TimeDelta::seconds(5);
 
 fn proposed(s: &Session) -> Result<Action, FrameError> {
-    let action = s
-        .proposed_action
+    s.proposed_action
         .clone()
-        .ok_or_else(|| internal("no proposed action"))?;
-    serde_json::from_value(action).map_err(internal)
+        .ok_or_else(|| internal("no proposed action"))
 }
 
 async fn risk_input(app: &AppState, turn: &Turn) -> Result<RiskInput, FrameError> {
@@ -223,7 +222,7 @@ pub async fn settle(
 ) -> Result<SettleOutcome, FrameError> {
     let merchant_id =
         crate::domain::MerchantId::parse(&n.merchant_id).map_err(|_| internal("merchant id"))?;
-    let entry = |outcome: &'static str| InboxEntry {
+    let entry = |outcome: InboxOutcome| InboxEntry {
         merchant_id: merchant_id.clone(),
         event_id: n.id.clone(),
         session_id: n.session_id.clone(),
@@ -235,13 +234,15 @@ pub async fn settle(
     };
     let session = SessionId::parse(&n.session_id).ok();
     let Some(id) = session else {
-        return record(app, &entry("orphan"), None).await.map(|new| {
-            if new {
-                SettleOutcome::Orphan
-            } else {
-                SettleOutcome::Duplicate
-            }
-        });
+        return record(app, &entry(InboxOutcome::Orphan), None)
+            .await
+            .map(|new| {
+                if new {
+                    SettleOutcome::Orphan
+                } else {
+                    SettleOutcome::Duplicate
+                }
+            });
     };
     let _turn = app.hub.turn(id).await;
     for _ in 0..3 {
@@ -251,7 +252,7 @@ pub async fn settle(
             | Err(FrameError {
                 code: "not_found", ..
             }) => {
-                let new = record(app, &entry("orphan"), None).await?;
+                let new = record(app, &entry(InboxOutcome::Orphan), None).await?;
                 return Ok(if new {
                     SettleOutcome::Orphan
                 } else {
@@ -270,9 +271,9 @@ pub async fn settle(
             .is_some_and(|s| s.idempotency_key == n.idempotency_key && s.amount == n.amount);
         if turn.session.state != SessionState::Submitted || !matches {
             let outcome = if matches {
-                ("ignored", SettleOutcome::Ignored)
+                (InboxOutcome::Ignored, SettleOutcome::Ignored)
             } else {
-                ("mismatch", SettleOutcome::Mismatch)
+                (InboxOutcome::Mismatch, SettleOutcome::Mismatch)
             };
             if outcome.1 == SettleOutcome::Mismatch {
                 tracing::warn!(session_id = %id, "settlement notification does not match the submission");
@@ -284,7 +285,7 @@ pub async fn settle(
                 SettleOutcome::Duplicate
             });
         }
-        match settle_commit(app, &turn, n, &entry("applied")).await {
+        match settle_commit(app, &turn, n, &entry(InboxOutcome::Applied)).await {
             Ok(true) => return Ok(SettleOutcome::Applied),
             Ok(false) => return Ok(SettleOutcome::Duplicate),
             Err(e) if e.code == "concurrent_update" => continue,

@@ -123,11 +123,10 @@ async fn matches_submission(
     s: &Submission,
 ) -> Result<(), Refusal> {
     let mismatch = |why: &str| Refusal::new("mismatch", why);
-    let action: Action = serde_json::from_value(s.action.clone())
-        .map_err(|e| Refusal::new("error", e.to_string()))?;
+    let action = &s.action;
     let amount = Money::parse(&notice.amount, Currency::CNY)
         .map_err(|_| mismatch("the amount is not a yuan amount"))?;
-    match (&action, notice.call) {
+    match (action, notice.call) {
         (Action::Refund { order_id, .. }, Call::Refund) => {
             let order = app
                 .store
