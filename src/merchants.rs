@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::domain::{MerchantId, PolicyDoc, PolicyError};
 use crate::schema;
 use crate::secrets::{MasterKey, Secret, hash_credential, random_token};
-use crate::store::{NewMerchant, Store, StoreError};
+use crate::store::{Merchant, Store, StoreError};
 
 /// Sealing contexts, so a sealed value cannot be swapped for another kind.
 pub const API_SECRET_CONTEXT: &str = "merchant/api-secret";
@@ -57,7 +57,7 @@ pub async fn create(
     let api_key = random_token("csk_");
     let webhook_secret = random_token("whsec_");
     let api_secret = random_token("");
-    let merchant = NewMerchant {
+    let merchant = Merchant {
         id: id.clone(),
         api_key_hash: hash_credential(api_key.expose()),
         api_secret_sealed: keys.seal(API_SECRET_CONTEXT, api_secret.expose()),

@@ -4,7 +4,7 @@
 
 use super::Error;
 use super::dispose::{Book, order_label, t};
-use super::draft::{AmountChoice, Choice, Draft, Goal};
+use crate::domain::draft::{AmountChoice, Choice, Draft, Goal};
 use crate::domain::{ContactId, Lang, Money, OrderId, Policy};
 use crate::workflow::frames::ServerFrame;
 

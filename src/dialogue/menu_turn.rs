@@ -18,7 +18,7 @@ impl Dialogue {
         c: &mut Conversation,
         text: &str,
     ) -> Result<(), Error> {
-        if menu::step(&c.ctx.draft) == menu::Step::Amount {
+        if menu::step(&c.ctx.session.draft) == menu::Step::Amount {
             return self.menu_select(c, menu::custom(), Some(text)).await;
         }
         Err(Error::MenuMode)
@@ -45,13 +45,19 @@ impl Dialogue {
             contacts: &c.contacts,
             now: c.now,
         };
-        let outcome = menu::select(&mut c.ctx.draft, option, value, &c.ctx.policy, &book)?;
+        let outcome = menu::select(
+            &mut c.ctx.session.draft,
+            option,
+            value,
+            &c.ctx.policy,
+            &book,
+        )?;
         let payload = json!({ "option_id": option, "value": value });
         let refused = match outcome {
             menu::Outcome::Cancel => return Ok(self.flow.cancel(&c.ctx).await?),
             menu::Outcome::Next => None,
             menu::Outcome::Ready => {
-                match dispose::next_step(&mut c.ctx.draft, &c.ctx.policy, &book) {
+                match dispose::next_step(&mut c.ctx.session.draft, &c.ctx.policy, &book) {
                     Decision::Propose { action, payee } => {
                         return self.propose(c, action, payee).await;
                     }
@@ -60,7 +66,7 @@ impl Dialogue {
                 }
             }
         };
-        let menu_frame = menu::view(&c.ctx.draft, &c.ctx.policy, &c.book());
+        let menu_frame = menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book());
         let (event, step) = match refused {
             Some((code, text)) => {
                 let payload = json!({ "refused": code, "turn": payload });

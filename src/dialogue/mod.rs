@@ -7,7 +7,6 @@
 //! transaction) → the hub → every socket on the session.
 
 pub mod dispose;
-pub mod draft;
 mod error;
 pub mod menu;
 mod menu_turn;

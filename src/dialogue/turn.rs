@@ -6,12 +6,13 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use super::dispose::{self, Book, Decision, Question};
-use super::draft::Field;
 use super::{Dialogue, Error, menu};
+use crate::domain::draft::Field;
+use crate::domain::draft::Role;
 use crate::domain::machine::{Effect, Event};
 use crate::domain::{Actor, Lang, Mode, SessionId, SessionState};
 use crate::store::{Contact, Order};
-use crate::understanding::{Context, Phrase, Role, UnderstandingError};
+use crate::understanding::{Context, Phrase, UnderstandingError};
 use crate::workflow::frames::{ClientFrame, ServerFrame};
 use crate::workflow::{SessionContext, Step};
 
@@ -39,7 +40,7 @@ impl Conversation {
     }
 
     fn lang(&self) -> Lang {
-        self.ctx.draft.lang
+        self.ctx.session.draft.lang
     }
 }
 
@@ -122,7 +123,7 @@ impl Dialogue {
             .and_then(|e| e.payload["text"].as_str())
             .map(str::to_owned);
         if let Some(text) = &opening {
-            c.ctx.draft.lang = Lang::of(text);
+            c.ctx.session.draft.lang = Lang::of(text);
         }
         let mode = c.ctx.session.mode;
         if opening.is_some() || mode == Mode::Menu {
@@ -133,7 +134,7 @@ impl Dialogue {
             "您好！我可以帮您退款或转账。",
         ))];
         if mode == Mode::Menu {
-            frames.push(menu::view(&c.ctx.draft, &c.ctx.policy, &c.book()));
+            frames.push(menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book()));
         }
         self.flow.say(id, frames).await?;
         match opening {
@@ -147,12 +148,13 @@ impl Dialogue {
         // A button's id ("full", "1042") answers a question; it says nothing about language.
         let answers_question = c
             .ctx
+            .session
             .draft
             .asking
             .as_ref()
             .is_some_and(|a| dispose::pick(&a.candidates, text).is_some());
         if !answers_question {
-            follow_language(&mut c.ctx.draft.lang, text);
+            follow_language(&mut c.ctx.session.draft.lang, text);
         }
         if c.ctx.session.mode == Mode::Menu {
             return self.typed_in_menu(c, text).await;
@@ -161,14 +163,20 @@ impl Dialogue {
             Ok(e) => e,
             Err(UnderstandingError::Unavailable) => return self.model_unavailable(c).await,
         };
-        c.ctx.draft.remember(Role::Shopper, text);
-        let asked = c.ctx.draft.asking.as_ref().map(|a| a.field);
+        c.ctx.session.draft.remember(Role::Shopper, text);
+        let asked = c.ctx.session.draft.asking.as_ref().map(|a| a.field);
         let book = Book {
             orders: &c.orders,
             contacts: &c.contacts,
             now: c.now,
         };
-        let decision = dispose::dispose(&mut c.ctx.draft, &extraction, text, &c.ctx.policy, &book);
+        let decision = dispose::dispose(
+            &mut c.ctx.session.draft,
+            &extraction,
+            text,
+            &c.ctx.policy,
+            &book,
+        );
         let payload = json!({ "text": text, "extraction": extraction });
         if c.ctx.session.state == SessionState::Clarifying && resolves(&decision, asked) {
             // A useful answer ends the round: only questions asked in vain count to the cap.
@@ -245,7 +253,7 @@ impl Dialogue {
             Decision::Clarify(q) => self.clarify(c, q, payload).await,
             Decision::Refuse { code, text } => {
                 let text = self.phrased(c, text).await;
-                c.ctx.draft.remember(Role::Agent, &text);
+                c.ctx.session.draft.remember(Role::Agent, &text);
                 let payload = json!({ "refused": code, "turn": payload });
                 let step = Step::new(Actor::System, payload).saying(vec![ServerFrame::agent(text)]);
                 c.ctx.session = self
@@ -282,7 +290,7 @@ impl Dialogue {
                 .say("Let's use the menu instead.", "我们改用菜单吧。");
             let frames = vec![
                 ServerFrame::agent(note),
-                menu::view(&c.ctx.draft, &c.ctx.policy, &c.book()),
+                menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book()),
             ];
             let step = Step::new(Actor::System, payload).saying(frames);
             c.ctx.session = self
@@ -292,8 +300,8 @@ impl Dialogue {
             return Ok(());
         }
         let question = self.phrased(c, q.text.clone()).await;
-        c.ctx.draft.remember(Role::Agent, &question);
-        c.ctx.draft.asking = Some(q.asking());
+        c.ctx.session.draft.remember(Role::Agent, &question);
+        c.ctx.session.draft.asking = Some(q.asking());
         let frame = ServerFrame::Clarify {
             field: q.field,
             question,
@@ -327,7 +335,7 @@ impl Dialogue {
         );
         let frames = vec![
             ServerFrame::agent(note),
-            menu::view(&c.ctx.draft, &c.ctx.policy, &c.book()),
+            menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book()),
         ];
         let step = Step::new(Actor::System, json!({ "cause": "model_unavailable" })).saying(frames);
         c.ctx.session = self
@@ -372,6 +380,6 @@ fn context(c: &Conversation) -> Context {
         session_id: c.ctx.session.id.to_string(),
         merchant_id: c.ctx.merchant.id.to_string(),
         currency: c.ctx.policy.currency.code().to_owned(),
-        history: c.ctx.draft.history.clone(),
+        history: c.ctx.session.draft.history.clone(),
     }
 }

@@ -2,6 +2,7 @@
 //! Nothing here knows about HTTP or SQL.
 
 pub mod action;
+pub mod draft;
 pub mod ids;
 pub mod machine;
 pub mod money;
@@ -17,4 +18,4 @@ pub use machine::{Effect, Event, EventKind, RiskThresholds, Score, Transition, T
 pub use money::{Currency, Money, MoneyError};
 pub use payee::{AlipayIdentityType, AlipayPayee};
 pub use policy::{Policy, PolicyDoc, PolicyError};
-pub use state::{Actor, EndReason, Mode, SessionState};
+pub use state::{Actor, EndReason, InboxOutcome, Mode, SessionState};

@@ -1,13 +1,14 @@
-//! The stored vocabulary of a session: states, modes, channels and end reasons.
+//! The stored vocabulary of a session: states, modes, channels, end reasons, and what became
+//! of a settlement notification.
 
 /// Declares a fieldless enum with a stable snake_case text form, used on the wire and in
 /// CHECK-constrained database columns.
 macro_rules! text_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
         }
 
         impl $name {
@@ -91,5 +92,19 @@ text_enum!(
         Operator => "operator",
         System => "system",
         Provider => "provider",
+    }
+);
+
+text_enum!(
+    /// What became of a verified settlement notification, as its inbox row records it.
+    InboxOutcome {
+        /// It settled or failed the session it names.
+        Applied => "applied",
+        /// It names no session of its merchant.
+        Orphan => "orphan",
+        /// Its session was no longer waiting for it.
+        Ignored => "ignored",
+        /// It does not match the session's submission.
+        Mismatch => "mismatch",
     }
 );

@@ -41,9 +41,7 @@ impl Alipay {
 
     /// The call and its `biz_content` for a submission.
     async fn request(&self, s: &Submission) -> Result<(Call, String), ProviderError> {
-        let action: Action = serde_json::from_value(s.action.clone()).map_err(|e| {
-            ProviderError::Permanent(format!("the stored action does not read: {e}"))
-        })?;
+        let action = s.action.clone();
         let key = s.idempotency_key.as_str();
         match action {
             Action::Refund {

@@ -5,6 +5,7 @@ use chrono::{TimeDelta, Utc};
 
 use super::{Assessment, RiskEngine, RiskInput};
 use crate::domain::{Action, Money};
+use crate::store::RiskStats;
 
 /// Consents by one shopper in `SHOPPER_WINDOW` before it counts as unusual, and a lot.
 pub const SHOPPER_WINDOW: TimeDelta = TimeDelta::hours(24);
@@ -13,8 +14,12 @@ const SHOPPER_FRENZY: i64 = 6;
 /// Consents across the merchant in `MERCHANT_WINDOW` before it counts as a surge.
 pub const MERCHANT_WINDOW: TimeDelta = TimeDelta::hours(1);
 const MERCHANT_SURGE: i64 = 10_000;
-/// The most consents the rules ever need counted; storage may stop counting there.
-pub const COUNT_NEEDED: i64 = MERCHANT_SURGE;
+// Storage stops counting consents at `COUNT_CAP`: no threshold may lie beyond it.
+const _: () = assert!(
+    SHOPPER_BUSY <= RiskStats::COUNT_CAP
+        && SHOPPER_FRENZY <= RiskStats::COUNT_CAP
+        && MERCHANT_SURGE <= RiskStats::COUNT_CAP
+);
 /// A payee added this recently is treated with care.
 const NEW_CONTACT: TimeDelta = TimeDelta::hours(24);
 

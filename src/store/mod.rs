@@ -1,13 +1,31 @@
-//! Storage: one trait, a Postgres and a SQLite implementation sharing their SQL
-//! (`sql_store!`), and one conformance suite (tests/it/store.rs) run against both.
+//! Storage: one trait, a Postgres and a SQLite implementation, and one conformance suite
+//! (tests/it/store.rs) run against both.
+//!
+//! The SQL is written once, in a module per table (`orders`, `sessions`, …), as functions
+//! generic over [`db::Db`]; `postgres.rs` and `sqlite.rs` hold what differs (connecting,
+//! starting a write transaction, locking clauses, learning whether an upsert inserted) and
+//! implement `Store` and `Payments` by calling those functions. `rows` turns rows into
+//! records, parsing every column once.
 
+mod audit;
+mod backend;
+mod contacts;
+mod db;
+mod frames;
+mod idempotency;
+mod inbox;
+mod merchants;
 mod migrations;
+mod orders;
+mod outbox;
 mod payments;
-mod payments_sql;
 mod postgres;
 mod records;
-mod sql;
+mod rows;
+mod sandbox;
+mod sessions;
 mod sqlite;
+mod stats;
 
 use std::sync::Arc;
 
@@ -45,16 +63,8 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Maps a CHECK violation (a write that would break an invariant) to `Conflict`.
-pub(crate) fn check_as_conflict(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_check_violation() => StoreError::Conflict,
-        _ => StoreError::Database(e),
-    }
-}
-
 /// Maps a unique-key violation to the domain answer `Duplicate`.
-pub(crate) fn unique_as_duplicate(e: sqlx::Error) -> StoreError {
+fn unique_as_duplicate(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
         _ => StoreError::Database(e),
@@ -68,7 +78,7 @@ pub trait Store: Payments + Notifications + Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
     async fn ping(&self) -> Result<()>;
 
-    async fn create_merchant(&self, m: &NewMerchant) -> Result<()>;
+    async fn create_merchant(&self, m: &Merchant) -> Result<()>;
     async fn merchant(&self, id: &MerchantId) -> Result<Option<Merchant>>;
     async fn merchant_by_key_hash(&self, api_key_hash: &str) -> Result<Option<Merchant>>;
     async fn merchant_count(&self) -> Result<i64>;

@@ -2,9 +2,15 @@
 
 use std::str::FromStr;
 
-use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx_core::migrate::Migrator;
+use async_trait::async_trait;
+use sqlx::postgres::{
+    PgConnectOptions, PgConnection, PgPoolOptions, PgQueryResult, PgRow, Postgres,
+};
+use sqlx::{PgPool, Row, Transaction};
+
+use super::backend::Backend;
+use super::db::{Column, Columns, Db, Param, Q, Upsert};
+use super::*;
 
 pub struct PgStore {
     pool: PgPool,
@@ -26,36 +32,84 @@ impl PgStore {
         let origin = uuid::Uuid::new_v4().simple().to_string();
         Ok(PgStore { pool, origin })
     }
+}
+
+impl Backend for PgStore {
+    type Db = Postgres;
+
+    const NAME: &'static str = "postgres";
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Postgres runs reads and writes side by side on one pool.
+    fn read_pool(&self) -> &PgPool {
+        &self.pool
+    }
 
     fn origin(&self) -> &str {
         &self.origin
     }
 
-    /// Postgres runs reads and writes side by side on one pool.
-    fn reads(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn migrator() -> &'static Migrator {
-        super::migrations::postgres()
+    async fn run_migrations(&self) -> Result<()> {
+        super::migrations::postgres().run(&self.pool).await?;
+        Ok(())
     }
 
     /// Read committed; row-level conflicts are caught by version checks and row locks.
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    async fn write_tx(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }
 }
 
-super::sql::sql_store!(
-    PgStore,
-    sqlx::Postgres,
-    "postgres",
-    row_lock = " FOR UPDATE",
-    // Completed with the announcement's payload, after the frames' INSERT in one statement.
-    notify = "SELECT pg_notify('countersign_frames', "
-);
+impl Db for Postgres {
+    type Conn<'c> = &'c mut PgConnection;
+    type Pooled<'p> = &'p PgPool;
 
-/// Frames committed by any instance, announced on `countersign_frames` at commit.
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    /// On `FRAMES_CHANNEL`.
+    const ANNOUNCE: Option<&'static str> = Some("SELECT pg_notify('countersign_frames', ");
+
+    fn conn(c: &mut PgConnection) -> &mut PgConnection {
+        c
+    }
+
+    fn pooled(p: &PgPool) -> &PgPool {
+        p
+    }
+
+    fn bind<'q, T: Param<'q>>(q: Q<'q, Self>, value: T) -> Q<'q, Self> {
+        q.bind(value)
+    }
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    /// One statement; a row it inserted (rather than updated) has no `xmax` yet.
+    async fn upsert<T: Sync>(
+        c: &mut PgConnection,
+        upsert: &Upsert,
+        value: &T,
+        bind: for<'s> fn(Q<'s, Self>, &'s T) -> Q<'s, Self>,
+    ) -> sqlx::Result<bool> {
+        let sql = format!(
+            "{} {} RETURNING (xmax = 0) AS created",
+            upsert.insert, upsert.update
+        );
+        let row = bind(sqlx::query(&sql), value).fetch_one(c).await?;
+        row.try_get("created")
+    }
+}
+
+impl Columns for PgRow {
+    fn col<T: Column>(&self, name: &str) -> sqlx::Result<T> {
+        self.try_get(name)
+    }
+}
+
+/// Frames committed by any instance, announced on `FRAMES_CHANNEL` at commit.
 #[async_trait]
 impl Notifications for PgStore {
     async fn frame_feed(&self) -> Result<Option<FrameFeed>> {
@@ -80,8 +134,3 @@ impl Notifications for PgStore {
         Ok(Some(Box::pin(feed)))
     }
 }
-super::payments_sql::payments_sql!(
-    PgStore,
-    sqlx::Postgres,
-    skip_locked = " FOR UPDATE SKIP LOCKED"
-);

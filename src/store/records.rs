@@ -3,15 +3,16 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::draft::Draft;
 use crate::domain::state::text_enum;
 use crate::domain::{
-    Actor, AlipayPayee, AlipayTradeNo, ContactId, EndReason, EventKind, MerchantId, Mode, Money,
-    OrderId, PolicyDoc, SessionId, SessionState, UserId,
+    Action, Actor, AlipayPayee, AlipayTradeNo, ContactId, EndReason, EventKind, InboxOutcome,
+    MerchantId, Mode, Money, OrderId, PolicyDoc, SessionId, SessionState, UserId,
 };
 
-/// A merchant as stored: credentials hashed or sealed, never in the clear.
+/// A merchant as stored, and as created: credentials hashed or sealed, never in the clear.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewMerchant {
+pub struct Merchant {
     pub id: MerchantId,
     pub api_key_hash: String,
     pub api_secret_sealed: String,
@@ -20,8 +21,6 @@ pub struct NewMerchant {
     pub policy: PolicyDoc,
     pub created_at: DateTime<Utc>,
 }
-
-pub type Merchant = NewMerchant;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Order {
@@ -81,12 +80,12 @@ pub struct SessionChange {
     pub state: SessionState,
     pub mode: Mode,
     pub reason: Option<EndReason>,
-    pub proposed_action: Option<Value>,
+    pub proposed_action: Option<Action>,
     pub confirmation_hash: Option<String>,
     pub confirmation_expires_at: Option<DateTime<Utc>>,
     pub clarifications: i32,
-    /// What the dialogue has gathered so far (see `dialogue::Draft`).
-    pub draft: Value,
+    /// What the dialogue has gathered so far.
+    pub draft: Draft,
     pub at: DateTime<Utc>,
 }
 
@@ -101,11 +100,11 @@ pub struct Session {
     pub state: SessionState,
     pub mode: Mode,
     pub reason: Option<EndReason>,
-    pub proposed_action: Option<Value>,
+    pub proposed_action: Option<Action>,
     pub confirmation_hash: Option<String>,
     pub confirmation_expires_at: Option<DateTime<Utc>>,
     pub clarifications: i32,
-    pub draft: Value,
+    pub draft: Draft,
     /// The seq of the last frame stored for this session's sockets.
     pub frame_seq: i64,
     pub version: i64,
@@ -249,7 +248,7 @@ pub struct NewSubmission {
     pub session_id: SessionId,
     pub merchant_id: MerchantId,
     pub provider: String,
-    pub action: Value,
+    pub action: Action,
     pub amount: Money,
     pub at: DateTime<Utc>,
 }
@@ -260,7 +259,7 @@ pub struct Submission {
     pub session_id: SessionId,
     pub merchant_id: MerchantId,
     pub provider: String,
-    pub action: Value,
+    pub action: Action,
     pub amount: Money,
     pub state: SubmissionState,
     pub attempts: i32,
@@ -284,6 +283,12 @@ pub struct RiskStats {
     pub returning: bool,
 }
 
+impl RiskStats {
+    /// Where the consent counts stop: a count is exact below this and this at or above it.
+    /// The risk rules look at no threshold higher.
+    pub const COUNT_CAP: i64 = 10_000;
+}
+
 /// How the outbox stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OutboxStats {
@@ -300,8 +305,7 @@ pub struct InboxEntry {
     pub session_id: String,
     pub kind: String,
     pub idempotency_key: String,
-    /// applied | orphan | ignored | mismatch
-    pub outcome: &'static str,
+    pub outcome: InboxOutcome,
     pub payload: Value,
     pub received_at: DateTime<Utc>,
 }

@@ -3,9 +3,15 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx_core::migrate::Migrator;
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
+    SqliteQueryResult, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool, Transaction};
+
+use super::backend::Backend;
+use super::db::{Column, Columns, Db, Param, Q, Upsert};
+use super::*;
 
 /// Connections that may read at once; writes have one connection of their own.
 const READERS: u32 = 8;
@@ -38,8 +44,18 @@ impl SqliteStore {
             .await?;
         Ok(SqliteStore { pool, reads })
     }
+}
 
-    fn reads(&self) -> &SqlitePool {
+impl Backend for SqliteStore {
+    type Db = Sqlite;
+
+    const NAME: &'static str = "sqlite";
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    fn read_pool(&self) -> &SqlitePool {
         &self.reads
     }
 
@@ -48,26 +64,70 @@ impl SqliteStore {
         ""
     }
 
-    fn migrator() -> &'static Migrator {
-        super::migrations::sqlite()
+    async fn run_migrations(&self) -> Result<()> {
+        super::migrations::sqlite().run(&self.pool).await?;
+        Ok(())
     }
 
     /// Takes the write lock up front, so a transaction that reads first cannot fail to
     /// upgrade its lock later.
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 
-super::sql::sql_store!(
-    SqliteStore,
-    sqlx::Sqlite,
-    "sqlite",
-    row_lock = "",
-    notify = ""
-);
+impl Db for Sqlite {
+    type Conn<'c> = &'c mut SqliteConnection;
+    type Pooled<'p> = &'p SqlitePool;
+
+    /// SQLite has no row locks; `BEGIN IMMEDIATE` already makes each claim exclusive.
+    const SKIP_LOCKED: &'static str = "";
+    /// One process owns an embedded database.
+    const ANNOUNCE: Option<&'static str> = None;
+
+    fn conn(c: &mut SqliteConnection) -> &mut SqliteConnection {
+        c
+    }
+
+    fn pooled(p: &SqlitePool) -> &SqlitePool {
+        p
+    }
+
+    fn bind<'q, T: Param<'q>>(q: Q<'q, Self>, value: T) -> Q<'q, Self> {
+        q.bind(value)
+    }
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    /// SQLite cannot say whether an upsert inserted: its change count is 1 either way, and
+    /// nothing `RETURNING` sees tells the two apart (`last_insert_rowid()` still names the
+    /// connection's previous insert). So the insert is tried alone first, `DO NOTHING` on
+    /// conflict, and only when the row is there does the upsert run, to update it. The write
+    /// transaction holds SQLite's one write lock, so nothing comes between the two.
+    async fn upsert<T: Sync>(
+        c: &mut SqliteConnection,
+        upsert: &Upsert,
+        value: &T,
+        bind: for<'s> fn(Q<'s, Self>, &'s T) -> Q<'s, Self>,
+    ) -> sqlx::Result<bool> {
+        let insert = format!("{} DO NOTHING", upsert.insert);
+        let inserted = bind(sqlx::query(&insert), value).execute(&mut *c).await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let replace = format!("{} {}", upsert.insert, upsert.update);
+        bind(sqlx::query(&replace), value).execute(c).await?;
+        Ok(false)
+    }
+}
+
+impl Columns for SqliteRow {
+    fn col<T: Column>(&self, name: &str) -> sqlx::Result<T> {
+        self.try_get(name)
+    }
+}
 
 /// One process owns an embedded database, so frames never come from elsewhere.
 impl Notifications for SqliteStore {}
-// SQLite has no row locks; BEGIN IMMEDIATE already makes each claim exclusive.
-super::payments_sql::payments_sql!(SqliteStore, sqlx::Sqlite, skip_locked = "");

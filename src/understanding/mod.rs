@@ -9,24 +9,12 @@ pub mod llm;
 pub mod offline;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::domain::draft::ChatLine;
+
 pub use extraction::{AmountRef, Extraction, Intent, OrderRef, Scored};
-
-/// Who said a line of the conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Shopper,
-    Agent,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Turn {
-    pub role: Role,
-    pub text: String,
-}
 
 /// What a call knows about the conversation it serves.
 #[derive(Debug, Clone)]
@@ -37,7 +25,7 @@ pub struct Context {
     /// The merchant's currency, for amounts the shopper leaves bare.
     pub currency: String,
     /// Earlier turns, oldest first, already capped in length.
-    pub history: Vec<Turn>,
+    pub history: Vec<ChatLine>,
 }
 
 /// Something the agent must say. `text` is the server's own wording, always correct and

@@ -153,7 +153,6 @@ impl Workflow {
         let mut change = s.change(self.clock.now());
         change.state = moved.to;
         change.reason = moved.reason;
-        change.draft = ctx.draft.to_json();
         let mut frames = step.frames;
         if moved.to != s.state {
             frames.insert(0, status_frame(moved.to, moved.reason));
@@ -228,7 +227,7 @@ impl Workflow {
             session_id: s.id,
             merchant_id: s.merchant_id.clone(),
             provider: self.provider.name().to_owned(),
-            action: serde_json::to_value(&action).map_err(Error::internal)?,
+            action: action.clone(),
             amount: action.amount(),
             at: commit.change.at,
         });
@@ -302,11 +301,9 @@ fn leave_submitted(s: &Session, commit: &mut Commit) -> Result<(), Error> {
 
 /// The action the shopper countersigned.
 pub(super) fn proposed(s: &Session) -> Result<Action, Error> {
-    let action = s
-        .proposed_action
+    s.proposed_action
         .clone()
-        .ok_or_else(|| Error::internal("no proposed action"))?;
-    serde_json::from_value(action).map_err(Error::internal)
+        .ok_or_else(|| Error::internal("no proposed action"))
 }
 
 /// What the shopper is told about a state. A decline is never explained to them.

@@ -29,7 +29,7 @@ impl Workflow {
             (k == kid).then(|| confirmation::key_for(secret.expose(), k))
         });
         let Ok(payload) = verified else {
-            let text = ctx.draft.lang.say(
+            let text = ctx.session.draft.lang.say(
                 "That confirmation was altered, so nothing was moved and this session is closed.",
                 "该确认信息被篡改，未进行任何操作，本次会话已关闭。",
             );
@@ -59,6 +59,7 @@ impl Workflow {
     /// The shopper gave up; nothing moves.
     pub async fn cancel(&self, ctx: &SessionContext) -> Result<(), Error> {
         let text = ctx
+            .session
             .draft
             .lang
             .say("Cancelled. Nothing was moved.", "已取消，未进行任何操作。");
@@ -69,7 +70,7 @@ impl Workflow {
 
     /// Moves a session whose confirmation ran out to `expired`.
     async fn expire(&self, ctx: &SessionContext) -> Result<(), Error> {
-        let text = ctx.draft.lang.say(
+        let text = ctx.session.draft.lang.say(
             "The confirmation expired, so nothing was moved.",
             "确认已过期，未进行任何操作。",
         );

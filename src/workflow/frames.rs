@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::confirmation::Payload;
-use crate::dialogue::draft::{Choice, Field};
 use crate::domain::SessionState;
+use crate::domain::draft::{Choice, Field};
 use crate::schema;
 
 /// Largest client frame read; anything longer gets an error frame.

@@ -19,7 +19,7 @@ impl Workflow {
         if ctx.session.state != SessionState::Submitted {
             return;
         }
-        let text = ctx.draft.lang.say(
+        let text = ctx.session.draft.lang.say(
             "The payment provider could not complete it. Nothing was moved.",
             "支付机构未能完成，未进行任何操作。",
         );

@@ -41,7 +41,7 @@ impl Workflow {
             ReviewDecision::Decline => Event::ReviewDeclined,
         };
         let payload = json!({ "decided_by": by.merchant, "reviewer": by.name, "note": by.note });
-        let lang = ctx.draft.lang;
+        let lang = ctx.session.draft.lang;
         let planned = self.plan(&ctx, event)?;
         let frames = outcome_frames(lang, planned.to());
         let step = Step::new(Actor::Operator, payload.clone()).saying(frames);

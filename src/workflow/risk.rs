@@ -37,7 +37,7 @@ impl Workflow {
             };
             let payload = serde_json::to_value(&assessment).map_err(Error::internal)?;
             let planned = self.plan(&ctx, event)?;
-            let frames = outcome_frames(ctx.draft.lang, planned.to());
+            let frames = outcome_frames(ctx.session.draft.lang, planned.to());
             let step = Step::new(Actor::System, payload).saying(frames);
             match self.commit_planned(&ctx, planned, step, |_| {}).await {
                 // Another refund took the money first: score again, now with its hold in view.

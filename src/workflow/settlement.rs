@@ -6,7 +6,7 @@ use serde_json::json;
 use super::frames::ServerFrame;
 use super::{Error, SessionContext, Step, Workflow};
 use crate::domain::machine::Event;
-use crate::domain::{Actor, MerchantId, SessionId, SessionState};
+use crate::domain::{Actor, InboxOutcome, MerchantId, SessionId, SessionState};
 use crate::payments::webhook::{self, Notification};
 use crate::store::InboxEntry;
 
@@ -26,6 +26,17 @@ pub enum SettleOutcome {
     Ignored,
     /// It does not match the session's submission.
     Mismatch,
+}
+
+impl From<InboxOutcome> for SettleOutcome {
+    fn from(outcome: InboxOutcome) -> Self {
+        match outcome {
+            InboxOutcome::Applied => SettleOutcome::Applied,
+            InboxOutcome::Orphan => SettleOutcome::Orphan,
+            InboxOutcome::Ignored => SettleOutcome::Ignored,
+            InboxOutcome::Mismatch => SettleOutcome::Mismatch,
+        }
+    }
 }
 
 impl SettleOutcome {
@@ -49,29 +60,25 @@ impl Workflow {
         raw: serde_json::Value,
     ) -> Result<SettleOutcome, Error> {
         let merchant_id = MerchantId::parse(&n.merchant_id).map_err(Error::internal)?;
-        let entry = |outcome: SettleOutcome| InboxEntry {
+        let entry = |outcome: InboxOutcome| InboxEntry {
             merchant_id: merchant_id.clone(),
             event_id: n.id.clone(),
             session_id: n.session_id.clone(),
             kind: n.kind.clone(),
             idempotency_key: n.idempotency_key.clone(),
-            outcome: outcome.as_str(),
+            outcome,
             payload: raw.clone(),
             received_at: self.clock.now(),
         };
         let Ok(id) = SessionId::parse(&n.session_id) else {
-            return self
-                .record(entry(SettleOutcome::Orphan), SettleOutcome::Orphan)
-                .await;
+            return self.record(entry(InboxOutcome::Orphan)).await;
         };
         let _lock = self.hub.lock(id).await;
         for _ in 0..ATTEMPTS {
             let ctx = match self.load(id).await {
                 Ok(ctx) if ctx.session.merchant_id == merchant_id => ctx,
                 Ok(_) | Err(Error::NotFound) => {
-                    return self
-                        .record(entry(SettleOutcome::Orphan), SettleOutcome::Orphan)
-                        .await;
+                    return self.record(entry(InboxOutcome::Orphan)).await;
                 }
                 Err(e) => return Err(e),
             };
@@ -81,17 +88,13 @@ impl Workflow {
                 .is_some_and(|s| s.idempotency_key == n.idempotency_key && s.amount == n.amount);
             if !matches {
                 tracing::warn!(session_id = %id, "settlement notification does not match the submission");
-                return self
-                    .record(entry(SettleOutcome::Mismatch), SettleOutcome::Mismatch)
-                    .await;
+                return self.record(entry(InboxOutcome::Mismatch)).await;
             }
             if ctx.session.state != SessionState::Submitted {
-                return self
-                    .record(entry(SettleOutcome::Ignored), SettleOutcome::Ignored)
-                    .await;
+                return self.record(entry(InboxOutcome::Ignored)).await;
             }
             match self
-                .apply_settlement(&ctx, n, entry(SettleOutcome::Applied))
+                .apply_settlement(&ctx, n, entry(InboxOutcome::Applied))
                 .await
             {
                 Ok(true) => return Ok(SettleOutcome::Applied),
@@ -103,12 +106,9 @@ impl Workflow {
         Err(Error::internal("settlement kept racing other writers"))
     }
 
-    /// Stores `entry` alone: `outcome`, or `Duplicate` when the inbox had it already.
-    async fn record(
-        &self,
-        entry: InboxEntry,
-        outcome: SettleOutcome,
-    ) -> Result<SettleOutcome, Error> {
+    /// Stores `entry` alone: its outcome, or `Duplicate` when the inbox had it already.
+    async fn record(&self, entry: InboxEntry) -> Result<SettleOutcome, Error> {
+        let outcome = entry.outcome.into();
         let new = self.store.record_webhook(&entry, None).await?;
         Ok(if new {
             outcome
@@ -125,7 +125,7 @@ impl Workflow {
         entry: InboxEntry,
     ) -> Result<bool, Error> {
         let succeeded = n.kind == webhook::SUCCEEDED;
-        let lang = ctx.draft.lang;
+        let lang = ctx.session.draft.lang;
         let (event, text) = if succeeded {
             let text = lang.say(
                 "Done: the payment provider confirmed it.",

@@ -82,7 +82,7 @@ async fn awaiting(flow: &Workflow, id: SessionId) -> SessionContext {
     let expires = flow.clock.now() + TimeDelta::minutes(5);
     let step = Step::new(Actor::System, json!({}));
     flow.commit(&ctx, Event::ConfirmationIssued, step, |c| {
-        c.change.proposed_action = Some(serde_json::to_value(&action).unwrap());
+        c.change.proposed_action = Some(action);
         c.change.confirmation_hash = Some("token-hash".into());
         c.change.confirmation_expires_at = Some(expires);
     })

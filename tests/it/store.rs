@@ -12,8 +12,8 @@ use serde_json::json;
 use crate::backend_tests;
 use crate::helpers::{Backend, TestDb, count_rows};
 
-fn merchant(id: &str) -> NewMerchant {
-    NewMerchant {
+fn merchant(id: &str) -> Merchant {
+    Merchant {
         id: MerchantId::parse(id).unwrap(),
         api_key_hash: format!("hash-of-{id}"),
         api_secret_sealed: "sealed-api".into(),
@@ -26,6 +26,14 @@ fn merchant(id: &str) -> NewMerchant {
 
 fn cny(v: &str) -> Money {
     Money::parse(v, Currency::CNY).unwrap()
+}
+
+fn refund(order: &str, amount: &str) -> Action {
+    Action::Refund {
+        order_id: OrderId::parse(order).unwrap(),
+        amount: cny(amount),
+        reason: None,
+    }
 }
 
 fn order(id: &str, user: &str, amount: &str, age_minutes: i64) -> Order {
@@ -108,7 +116,7 @@ async fn merchants_are_unique_and_found_by_key_hash(b: Backend) {
         .await
         .unwrap()
         .unwrap();
-    let want = NewMerchant {
+    let want = Merchant {
         created_at: found.created_at,
         ..merchant("acme")
     };
@@ -215,7 +223,7 @@ async fn transitions_append_events_and_stale_versions_are_refused(b: Backend) {
     let s = new_session(store.as_ref()).await;
     let mut change = s.change(now());
     change.state = SessionState::AwaitingConfirmation;
-    change.proposed_action = Some(json!({"kind": "refund", "order_id": "1042"}));
+    change.proposed_action = Some(refund("1042", "28.00"));
     change.confirmation_hash = Some("abc".into());
     change.confirmation_expires_at = Some(now() + TimeDelta::minutes(5));
     let e = NewEvent {
@@ -609,7 +617,7 @@ async fn submitted_session(store: &dyn Store) -> (Session, String) {
         session_id: s.id,
         merchant_id: MerchantId::parse("acme").unwrap(),
         provider: "sandbox".into(),
-        action: json!({"kind": "refund"}),
+        action: refund("1042", "10.00"),
         amount: cny("10.00"),
         at: now(),
     });
@@ -716,7 +724,7 @@ async fn a_session_gets_one_outbox_row_ever(b: Backend) {
         session_id: s.id,
         merchant_id: MerchantId::parse("acme").unwrap(),
         provider: "sandbox".into(),
-        action: json!({}),
+        action: refund("1042", "1.00"),
         amount: cny("1.00"),
         at: now(),
     });
@@ -826,7 +834,7 @@ async fn a_webhook_event_is_recorded_once_with_its_transition(b: Backend) {
         session_id: s.id.to_string(),
         kind: "settlement.succeeded".into(),
         idempotency_key: key,
-        outcome: "applied",
+        outcome: InboxOutcome::Applied,
         payload: json!({}),
         received_at: now(),
     };
@@ -960,6 +968,180 @@ async fn risk_stats_count_consents_per_shopper_and_merchant(b: Backend) {
     assert_eq!((outside.shopper_recent, outside.merchant_recent), (0, 0));
 }
 
+async fn a_replaced_order_keeps_its_reservation_within_its_amount(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let mut o = order("1042", "u1", "100.00", 5);
+    o.reserved = cny("5.00");
+    assert!(store.put_order(&o).await.unwrap());
+    let stored = store.order(&o.merchant_id, &o.order_id).await.unwrap();
+    assert_eq!(
+        stored.unwrap().reserved,
+        cny("0"),
+        "the service keeps reservations, never the merchant"
+    );
+    let s = new_session(store.as_ref()).await;
+    let mut commit = Commit::new(
+        s.change(now()),
+        NewEvent {
+            kind: EventKind::ProposalRefused,
+            actor: Actor::System,
+            payload: json!({}),
+        },
+        vec![],
+    );
+    commit.order = Some(OrderEffect::Reserve {
+        merchant_id: o.merchant_id.clone(),
+        order_id: o.order_id.clone(),
+        minor: 6000,
+    });
+    store.apply(s.id, 1, &commit).await.unwrap();
+
+    o.refunded = cny("30.00");
+    o.reserved = cny("0");
+    assert!(!store.put_order(&o).await.unwrap());
+    let got = store
+        .order(&o.merchant_id, &o.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((got.refunded, got.reserved), (cny("30.00"), cny("60.00")));
+
+    o.refunded = cny("50.00");
+    assert!(matches!(
+        store.put_order(&o).await,
+        Err(StoreError::Insufficient)
+    ));
+    let after = store
+        .order(&o.merchant_id, &o.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, got, "a refused replacement changes nothing");
+}
+
+async fn concurrent_puts_of_a_new_order_create_it_once(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .put_order(&order("1042", "u1", "100.00", 5))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        created += usize::from(t.await.unwrap());
+    }
+    assert_eq!(created, 1);
+}
+
+async fn a_replaced_contact_keeps_when_it_was_first_added(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let first = now() - TimeDelta::days(3);
+    let mut c = Contact {
+        merchant_id: MerchantId::parse("acme").unwrap(),
+        contact_id: ContactId::parse("mum").unwrap(),
+        user_id: UserId::parse("u1").unwrap(),
+        name: "Mum".into(),
+        aliases: vec![],
+        verified: false,
+        alipay: None,
+        created_at: first,
+        updated_at: first,
+    };
+    assert!(store.put_contact(&c).await.unwrap());
+    c.name = "Mother".into();
+    c.created_at = now();
+    c.updated_at = c.created_at;
+    assert!(!store.put_contact(&c).await.unwrap());
+    let got = store
+        .contact(&c.merchant_id, &c.contact_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.name.as_str(), got.created_at, got.updated_at),
+        ("Mother", first, c.updated_at)
+    );
+}
+
+async fn a_stale_claim_is_taken_over_only_by_its_own_request(b: Backend) {
+    use IdempotencyBegin::*;
+    let (_db, store) = store_with_merchant(b).await;
+    let m = MerchantId::parse("acme").unwrap();
+    let t0 = now();
+    let stale = t0 + TimeDelta::seconds(61);
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h1", t0))
+            .await
+            .unwrap(),
+        Claimed
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h2", stale))
+            .await
+            .unwrap(),
+        Mismatch
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h1", stale))
+            .await
+            .unwrap(),
+        Claimed
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h1", stale))
+            .await
+            .unwrap(),
+        InFlight
+    );
+    store
+        .idempotency_complete(&m, "k", 200, "{}")
+        .await
+        .unwrap();
+    let later = stale + TimeDelta::hours(1);
+    let replay = Replay {
+        status: 200,
+        body: "{}".into(),
+    };
+    assert_eq!(
+        store
+            .idempotency_begin(&claim("k", "h1", later))
+            .await
+            .unwrap(),
+        replay
+    );
+}
+
+async fn a_row_that_does_not_parse_is_corrupt(b: Backend) {
+    let (db, store) = store_with_merchant(b).await;
+    let s = new_session(store.as_ref()).await;
+    assert_eq!(s.draft, countersign::domain::draft::Draft::default());
+    assert_eq!(s.proposed_action, None);
+    let id = s.id.to_string();
+    let bad = [
+        format!("UPDATE sessions SET draft = '{{\"lang\": \"fr\"}}' WHERE id = '{id}'"),
+        format!(
+            "UPDATE sessions SET draft = '{{}}', proposed_action = '{{\"kind\": \"refund\"}}' WHERE id = '{id}'"
+        ),
+    ];
+    for sql in bad {
+        execute(&db.url, &sql).await.unwrap();
+        assert!(
+            matches!(store.session(s.id).await, Err(StoreError::Corrupt(_))),
+            "{sql}"
+        );
+    }
+}
+
 backend_tests!(
     merchants_are_unique_and_found_by_key_hash,
     orders_round_trip_and_list_newest_first,
@@ -981,4 +1163,9 @@ backend_tests!(
     the_sandbox_accepts_a_key_once_and_counts_requests,
     a_webhook_event_is_recorded_once_with_its_transition,
     risk_stats_count_consents_per_shopper_and_merchant,
+    a_replaced_order_keeps_its_reservation_within_its_amount,
+    concurrent_puts_of_a_new_order_create_it_once,
+    a_replaced_contact_keeps_when_it_was_first_added,
+    a_stale_claim_is_taken_over_only_by_its_own_request,
+    a_row_that_does_not_parse_is_corrupt,
 );

@@ -11,7 +11,7 @@ mod reading;
 
 use chrono::{DateTime, Utc};
 
-use super::draft::{AmountChoice, Asking, Choice, Draft, Field, Goal};
+use crate::domain::draft::{AmountChoice, Asking, Choice, Draft, Field, Goal};
 use crate::domain::{Action, Lang, Money, OrderId, Policy};
 use crate::store::{Contact, Order};
 use crate::understanding::{Extraction, Intent};

@@ -2,7 +2,7 @@
 //! question.
 
 use super::{Book, Question, find_order, t};
-use crate::dialogue::draft::{Choice, Field};
+use crate::domain::draft::{Choice, Field};
 use crate::domain::{Lang, OrderId, Policy};
 use crate::store::{Contact, Order};
 use crate::understanding::{OrderRef, Scored};

@@ -5,7 +5,7 @@ use chrono::TimeDelta;
 
 use super::questions::{ask_contact, ask_order};
 use super::{Book, Decision, Question, find_order, t};
-use crate::dialogue::draft::{AmountChoice, Choice, Draft, Field, Goal};
+use crate::domain::draft::{AmountChoice, Choice, Draft, Field, Goal};
 use crate::domain::{ContactId, Lang, Money, MoneyError, OrderId, Policy};
 use crate::store::{Contact, Order};
 use crate::understanding::{AmountRef, OrderRef, Scored};

@@ -155,10 +155,10 @@ async fn matches_submission(
     s: &Submission,
 ) -> Result<(), Refusal> {
     let mismatch = |why: &str| Refusal::new(Fault::Mismatch, why);
-    let action: Action = serde_json::from_value(s.action.clone()).map_err(Refusal::internal)?;
+    let action = &s.action;
     let amount = Money::parse(&notice.amount, Currency::CNY)
         .map_err(|_| mismatch("the amount is not a yuan amount"))?;
-    match (&action, notice.call) {
+    match (action, notice.call) {
         (Action::Refund { order_id, .. }, Call::Refund) => {
             let order = store
                 .order(&s.merchant_id, order_id)

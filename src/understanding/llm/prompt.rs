@@ -11,7 +11,8 @@ use async_openai::types::chat::{
 use serde_json::{Map, Value, json};
 
 use super::StructuredOutput;
-use crate::understanding::{Context, Extraction, Intent, Phrase, Role, Scored};
+use crate::domain::draft::Role;
+use crate::understanding::{Context, Extraction, Intent, Phrase, Scored};
 
 pub const EXTRACT_TEMPERATURE: f64 = 0.2;
 pub const PHRASE_TEMPERATURE: f64 = 0.7;
@@ -261,9 +262,9 @@ pub(super) fn codes(text: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::understanding::Turn;
+    use crate::domain::draft::ChatLine;
 
-    fn ctx(history: Vec<Turn>) -> Context {
+    fn ctx(history: Vec<ChatLine>) -> Context {
         Context {
             session_id: "s1".into(),
             merchant_id: "m1".into(),
@@ -275,11 +276,11 @@ mod tests {
     #[test]
     fn extract_request_carries_system_history_and_message_in_order() {
         let history = vec![
-            Turn {
+            ChatLine {
                 role: Role::Shopper,
                 text: "I want a refund".into(),
             },
-            Turn {
+            ChatLine {
                 role: Role::Agent,
                 text: "Which order?".into(),
             },
@@ -312,7 +313,7 @@ mod tests {
 
     #[test]
     fn phrase_request_streams_and_frames_the_text_as_data() {
-        let history = vec![Turn {
+        let history = vec![ChatLine {
             role: Role::Shopper,
             text: "退款".into(),
         }];

@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::domain::draft::{ChatLine, Role};
 use crate::understanding::audit::{CallRecorder, ModelCall, Outcome};
-use crate::understanding::{Intent, OrderRef, Role, Scored, Turn};
+use crate::understanding::{Intent, OrderRef, Scored};
 
 const KEY_A: &str = "sk-test-a-7f3c9e1d";
 const KEY_B: &str = "sk-test-b-52aa0b6e";
@@ -74,7 +75,7 @@ fn start(config: LlmConfig) -> (LlmUnderstanding, Arc<Recorder>) {
     (llm, recorder)
 }
 
-fn ctx(history: Vec<Turn>) -> Context {
+fn ctx(history: Vec<ChatLine>) -> Context {
     Context {
         session_id: "sess-1".into(),
         merchant_id: "demo".into(),
@@ -112,11 +113,11 @@ async fn an_english_extraction_round_trips_and_the_request_is_as_specified() {
     let model = ScriptedModel::queue(vec![Reply::Json(refund_last_broken())]).await;
     let (llm, recorder) = start(one(&model));
     let history = vec![
-        Turn {
+        ChatLine {
             role: Role::Shopper,
             text: "hi".into(),
         },
-        Turn {
+        ChatLine {
             role: Role::Agent,
             text: "How can I help?".into(),
         },
@@ -412,7 +413,7 @@ async fn phrase_streams_deltas_in_order_and_returns_the_whole_text() {
     let model = ScriptedModel::queue(vec![Reply::Stream(pieces.map(String::from).to_vec())]).await;
     let (llm, recorder) = start(one(&model));
     let (tx, mut rx) = mpsc::channel(16);
-    let history = vec![Turn {
+    let history = vec![ChatLine {
         role: Role::Shopper,
         text: "退款订单 1042".into(),
     }];

@@ -2,13 +2,27 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ContactId, Lang, Money, OrderId};
-use crate::understanding::{Role, Turn};
+use super::{ContactId, Lang, Money, OrderId};
 
-/// Turns kept for the model's context.
+/// Lines kept for the model's context.
 const MAX_HISTORY: usize = 10;
-/// Characters kept of each turn.
-const MAX_TURN_CHARS: usize = 500;
+/// Characters kept of each line.
+const MAX_LINE_CHARS: usize = 500;
+
+/// Who said a line of the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Shopper,
+    Agent,
+}
+
+/// One line of the conversation, as the model is shown it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatLine {
+    pub role: Role,
+    pub text: String,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -59,6 +73,7 @@ pub struct Asking {
     pub candidates: Vec<Choice>,
 }
 
+/// Stored on the session as JSON; every field has a default, so `{}` is an empty draft.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Draft {
@@ -72,18 +87,10 @@ pub struct Draft {
     /// The menu asked for a reason and the shopper answered or skipped.
     pub reason_settled: bool,
     pub asking: Option<Asking>,
-    pub history: Vec<Turn>,
+    pub history: Vec<ChatLine>,
 }
 
 impl Draft {
-    pub fn from_json(v: &serde_json::Value) -> Draft {
-        serde_json::from_value(v.clone()).unwrap_or_default()
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("a draft serializes")
-    }
-
     /// Starts over on a new goal, keeping the language and history.
     pub fn switch_goal(&mut self, goal: Goal) {
         if self.goal != Some(goal) {
@@ -97,9 +104,33 @@ impl Draft {
     }
 
     pub fn remember(&mut self, role: Role, text: &str) {
-        let text: String = text.chars().take(MAX_TURN_CHARS).collect();
-        self.history.push(Turn { role, text });
+        let text: String = text.chars().take(MAX_LINE_CHARS).collect();
+        self.history.push(ChatLine { role, text });
         let excess = self.history.len().saturating_sub(MAX_HISTORY);
         self.history.drain(..excess);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_object_is_an_empty_draft() {
+        let draft: Draft = serde_json::from_str("{}").unwrap();
+        assert_eq!(draft, Draft::default());
+    }
+
+    #[test]
+    fn history_keeps_the_latest_lines_cut_to_length() {
+        let mut draft = Draft::default();
+        for i in 0..=MAX_HISTORY {
+            draft.remember(Role::Shopper, &i.to_string());
+        }
+        draft.remember(Role::Agent, &"x".repeat(MAX_LINE_CHARS + 1));
+        assert_eq!(draft.history.len(), MAX_HISTORY);
+        assert_eq!(draft.history[0].text, "2");
+        let last = draft.history.last().unwrap();
+        assert_eq!((last.role, last.text.len()), (Role::Agent, MAX_LINE_CHARS));
     }
 }

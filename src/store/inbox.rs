@@ -1,0 +1,54 @@
+//! The webhook inbox: every verified settlement notification, once per event id.
+
+use sqlx::types::Json;
+use sqlx::{Executor, Transaction};
+
+use super::db::{Bind, Db};
+use super::{Commit, InboxEntry, Result, SessionId, sessions};
+use crate::domain::MerchantId;
+
+const INSERT: &str = "INSERT INTO webhook_inbox (merchant_id, event_id, session_id, kind, \
+     idempotency_key, outcome, payload, received_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (merchant_id, event_id) DO NOTHING";
+const HAS: &str = "SELECT 1 AS found FROM webhook_inbox WHERE merchant_id = $1 AND event_id = $2";
+
+/// Stores `e` and, when it moves a session, the session's commit. `false` (and nothing
+/// written) when the event id was seen before.
+pub(super) async fn record<DB: Db>(
+    tx: &mut Transaction<'_, DB>,
+    origin: &str,
+    e: &InboxEntry,
+    then: Option<(SessionId, i64, &Commit)>,
+) -> Result<bool> {
+    let inserted = sqlx::query::<DB>(INSERT)
+        .arg(e.merchant_id.as_str())
+        .arg(&e.event_id)
+        .arg(&e.session_id)
+        .arg(&e.kind)
+        .arg(&e.idempotency_key)
+        .arg(e.outcome.as_str())
+        .arg(Json(&e.payload))
+        .arg(e.received_at)
+        .execute(DB::conn(tx))
+        .await?;
+    if DB::rows_affected(&inserted) == 0 {
+        return Ok(false);
+    }
+    if let Some((id, expected, commit)) = then {
+        sessions::apply_in(tx, origin, id, expected, commit).await?;
+    }
+    Ok(true)
+}
+
+pub(super) async fn has<'c, DB: Db>(
+    ex: impl Executor<'c, Database = DB>,
+    merchant: &MerchantId,
+    event_id: &str,
+) -> Result<bool> {
+    let row = sqlx::query::<DB>(HAS)
+        .arg(merchant.as_str())
+        .arg(event_id)
+        .fetch_optional(ex)
+        .await?;
+    Ok(row.is_some())
+}
