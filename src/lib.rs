@@ -51,6 +51,8 @@ pub mod secrets;
 pub mod seed;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod understanding;
 pub mod workflow;
 

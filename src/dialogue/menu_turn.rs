@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::dispose::{self, Book, Decision};
+use super::dispose::{self, Decision};
 use super::turn::Conversation;
 use super::{Dialogue, Error, menu};
 use crate::domain::machine::Event;
@@ -40,11 +40,7 @@ impl Dialogue {
                 .commit(&c.ctx, Event::MenuFallback, step, |_| {})
                 .await?;
         }
-        let book = Book {
-            orders: &c.orders,
-            contacts: &c.contacts,
-            now: c.now,
-        };
+        let book = c.book.view();
         let outcome = menu::select(
             &mut c.ctx.session.draft,
             option,
@@ -66,7 +62,7 @@ impl Dialogue {
                 }
             }
         };
-        let menu_frame = menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book());
+        let menu_frame = menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book.view());
         let (event, step) = match refused {
             Some((code, text)) => {
                 let payload = json!({ "refused": code, "turn": payload });

@@ -22,23 +22,30 @@ const BOOK_ORDERS: i64 = 20;
 /// A session loaded for one turn, with the shopper's book when the turn reads it.
 pub struct Conversation {
     pub ctx: SessionContext,
-    pub orders: Vec<Order>,
-    pub contacts: Vec<Contact>,
-    /// When this turn began, for the book's dates.
-    pub now: DateTime<Utc>,
+    pub book: ShopperBook,
     /// Every model endpoint failed while this turn was speaking.
     pub model_down: bool,
 }
 
-impl Conversation {
-    pub fn book(&self) -> Book<'_> {
+/// The shopper's orders and contacts as this turn read them.
+pub struct ShopperBook {
+    pub orders: Vec<Order>,
+    pub contacts: Vec<Contact>,
+    /// When this turn began, for the book's dates.
+    pub now: DateTime<Utc>,
+}
+
+impl ShopperBook {
+    pub fn view(&self) -> Book<'_> {
         Book {
             orders: &self.orders,
             contacts: &self.contacts,
             now: self.now,
         }
     }
+}
 
+impl Conversation {
     fn lang(&self) -> Lang {
         self.ctx.session.draft.lang
     }
@@ -56,19 +63,21 @@ impl Dialogue {
     async fn without_book(&self, id: SessionId) -> Result<Conversation, Error> {
         Ok(Conversation {
             ctx: self.flow.load(id).await?,
-            orders: Vec::new(),
-            contacts: Vec::new(),
-            now: self.flow.clock.now(),
+            book: ShopperBook {
+                orders: Vec::new(),
+                contacts: Vec::new(),
+                now: self.flow.clock.now(),
+            },
             model_down: false,
         })
     }
 
     async fn open_book(&self, c: &mut Conversation) -> Result<(), Error> {
         let (store, s) = (&self.flow.store, &c.ctx.session);
-        c.orders = store
+        c.book.orders = store
             .orders_for_user(&s.merchant_id, &s.user_id, BOOK_ORDERS)
             .await?;
-        c.contacts = store.contacts_for_user(&s.merchant_id, &s.user_id).await?;
+        c.book.contacts = store.contacts_for_user(&s.merchant_id, &s.user_id).await?;
         Ok(())
     }
 
@@ -134,7 +143,11 @@ impl Dialogue {
             "您好！我可以帮您退款或转账。",
         ))];
         if mode == Mode::Menu {
-            frames.push(menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book()));
+            frames.push(menu::view(
+                &c.ctx.session.draft,
+                &c.ctx.policy,
+                &c.book.view(),
+            ));
         }
         self.flow.say(id, frames).await?;
         match opening {
@@ -165,11 +178,7 @@ impl Dialogue {
         };
         c.ctx.session.draft.remember(Role::Shopper, text);
         let asked = c.ctx.session.draft.asking.as_ref().map(|a| a.field);
-        let book = Book {
-            orders: &c.orders,
-            contacts: &c.contacts,
-            now: c.now,
-        };
+        let book = c.book.view();
         let decision = dispose::dispose(
             &mut c.ctx.session.draft,
             &extraction,
@@ -290,7 +299,7 @@ impl Dialogue {
                 .say("Let's use the menu instead.", "我们改用菜单吧。");
             let frames = vec![
                 ServerFrame::agent(note),
-                menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book()),
+                menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book.view()),
             ];
             let step = Step::new(Actor::System, payload).saying(frames);
             c.ctx.session = self
@@ -335,7 +344,7 @@ impl Dialogue {
         );
         let frames = vec![
             ServerFrame::agent(note),
-            menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book()),
+            menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book.view()),
         ];
         let step = Step::new(Actor::System, json!({ "cause": "model_unavailable" })).saying(frames);
         c.ctx.session = self

@@ -54,7 +54,7 @@ fn numbered(seq: i64, frame: Value) -> Value {
 async fn view(app: &AppState, c: &Conversation) -> Result<Value> {
     let s = &c.ctx.session;
     let menu = (s.state == SessionState::Collecting)
-        .then(|| menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book()).to_json());
+        .then(|| menu::view(&c.ctx.session.draft, &c.ctx.policy, &c.book.view()).to_json());
     let confirmation = if s.state == SessionState::AwaitingConfirmation {
         let latest = app
             .store

@@ -10,56 +10,17 @@ use serde_json::{Value, json};
 use super::*;
 use crate::domain::machine::{Effect, Event};
 use crate::domain::{
-    Action, Actor, Currency, EventKind, MerchantId, Mode, Money, OrderId, PolicyDoc, SessionId,
-    SessionState, UserId,
+    Action, Actor, Currency, EventKind, Mode, Money, OrderId, PolicyDoc, SessionId, SessionState,
 };
 use crate::payments::sandbox::Sandbox;
 use crate::risk::rules::LocalRules;
-use crate::store::{self, NewEvent, NewSession, Order};
 
 /// A workflow on a fresh embedded database, with one shopper's order 1042 (128.00 CNY)
 /// and a session opened for them.
 async fn workflow(dir: &tempfile::TempDir, policy: PolicyDoc) -> (Workflow, SessionId) {
     crate::metrics::handle();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = store::connect(&url).await.unwrap();
-    let keys = MasterKey::generate();
-    let merchant = MerchantId::parse("acme").unwrap();
-    crate::merchants::create(store.as_ref(), &keys, merchant.clone(), policy)
-        .await
-        .unwrap();
     let clock = Clock::paused();
-    let now = clock.now();
-    let user = UserId::parse("u1").unwrap();
-    let cny = |v: &str| Money::parse(v, Currency::CNY).unwrap();
-    let order = Order {
-        merchant_id: merchant.clone(),
-        order_id: OrderId::parse("1042").unwrap(),
-        user_id: user.clone(),
-        amount: cny("128.00"),
-        refunded: cny("0"),
-        reserved: cny("0"),
-        description: None,
-        alipay_trade_no: None,
-        placed_at: now,
-        updated_at: now,
-    };
-    store.put_order(&order).await.unwrap();
-    let new = NewSession {
-        id: SessionId::new(),
-        merchant_id: merchant,
-        user_id: user,
-        channel: Mode::Chat,
-        device: None,
-        client_token_hash: "h".into(),
-        created_at: now,
-    };
-    let opened = NewEvent {
-        kind: EventKind::Opened,
-        actor: Actor::Merchant,
-        payload: json!({}),
-    };
-    let id = store.create_session(&new, &opened).await.unwrap().id;
+    let (store, keys, id) = crate::testing::shop(dir, policy, clock.now()).await;
     let provider = Arc::new(Sandbox::new(
         store.clone(),
         keys.clone(),

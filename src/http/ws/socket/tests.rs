@@ -8,11 +8,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::config::Config;
-use crate::domain::{
-    Actor, Currency, EventKind, MerchantId, Mode, Money, OrderId, PolicyDoc, UserId,
-};
-use crate::secrets::MasterKey;
-use crate::store::{self, NewEvent, NewSession, Order};
+use crate::domain::PolicyDoc;
 use crate::understanding::Offline;
 
 struct Client {
@@ -40,52 +36,10 @@ impl Client {
 }
 
 async fn app_with_session(dir: &tempfile::TempDir) -> (AppState, SessionId) {
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = store::connect(&url).await.unwrap();
-    let keys = MasterKey::generate();
-    let merchant = MerchantId::parse("acme").unwrap();
-    crate::merchants::create(
-        store.as_ref(),
-        &keys,
-        merchant.clone(),
-        PolicyDoc::default(),
-    )
-    .await
-    .unwrap();
     let now = crate::clock::now();
-    let user = UserId::parse("u1").unwrap();
-    let order = Order {
-        merchant_id: merchant.clone(),
-        order_id: OrderId::parse("1042").unwrap(),
-        user_id: user.clone(),
-        amount: Money::parse("128.00", Currency::CNY).unwrap(),
-        refunded: Money::zero(Currency::CNY),
-        reserved: Money::zero(Currency::CNY),
-        description: None,
-        alipay_trade_no: None,
-        placed_at: now,
-        updated_at: now,
-    };
-    store.put_order(&order).await.unwrap();
-    let new = NewSession {
-        id: SessionId::new(),
-        merchant_id: merchant,
-        user_id: user,
-        channel: Mode::Chat,
-        device: None,
-        client_token_hash: "h".into(),
-        created_at: now,
-    };
-    let opened = NewEvent {
-        kind: EventKind::Opened,
-        actor: Actor::Merchant,
-        payload: json!({}),
-    };
-    let session = store.create_session(&new, &opened).await.unwrap();
-    (
-        AppState::new(store, keys, Config::default(), Arc::new(Offline)).unwrap(),
-        session.id,
-    )
+    let (store, keys, id) = crate::testing::shop(dir, PolicyDoc::default(), now).await;
+    let app = AppState::new(store, keys, Config::default(), Arc::new(Offline)).unwrap();
+    (app, id)
 }
 
 fn connect(app: &AppState, id: SessionId) -> (Client, tokio::task::JoinHandle<()>) {
