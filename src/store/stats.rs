@@ -7,16 +7,19 @@ use super::db::{Bind, Columns, Db};
 use super::{OutboxStats, Result, RiskStats, SessionId, rows};
 use crate::domain::{MerchantId, SessionState, UserId};
 
-/// Consents by the merchant's shoppers since `$2`, counted up to `$3` (beyond it the rules
-/// decide the same).
-const MERCHANT_CONSENTS: &str = "SELECT COUNT(*) AS n FROM (SELECT 1 FROM sessions \
-     WHERE merchant_id = $1 AND consented_at >= $2 LIMIT $3) AS recent";
-/// Consents by shopper `$4` since `$2`, counted up to `$3`.
-const SHOPPER_CONSENTS: &str = "SELECT COUNT(*) AS n FROM (SELECT 1 FROM sessions \
-     WHERE merchant_id = $1 AND consented_at >= $2 AND user_id = $4 LIMIT $3) AS recent";
-/// The devices of the shopper's other sessions.
-const EARLIER_DEVICES: &str = "SELECT device FROM sessions \
-     WHERE merchant_id = $1 AND user_id = $2 AND id <> $3 LIMIT 200";
+/// What the risk rules know, in one statement over the `sessions_by_shopper` and
+/// `sessions_by_consent` indexes: consents by shopper `$3` since `$2` and by all the
+/// merchant's shoppers since `$4`, each counted up to `$5` (beyond it the rules decide the
+/// same); whether the shopper has other sessions than `$6`, and one from device `$7`.
+const RISK: &str = "SELECT \
+     (SELECT COUNT(*) FROM (SELECT 1 FROM sessions \
+        WHERE merchant_id = $1 AND user_id = $3 AND consented_at >= $2 LIMIT $5) AS s) AS shopper, \
+     (SELECT COUNT(*) FROM (SELECT 1 FROM sessions \
+        WHERE merchant_id = $1 AND consented_at >= $4 LIMIT $5) AS m) AS whole, \
+     EXISTS (SELECT 1 FROM sessions \
+        WHERE merchant_id = $1 AND user_id = $3 AND id <> $6) AS returning_shopper, \
+     EXISTS (SELECT 1 FROM sessions \
+        WHERE merchant_id = $1 AND user_id = $3 AND id <> $6 AND device = $7) AS device_known";
 const BY_STATE: &str = "SELECT state, COUNT(*) AS n FROM sessions GROUP BY state";
 const OUTBOX: &str = "SELECT \
      COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
@@ -35,37 +38,23 @@ pub(super) async fn risk<'c, DB: Db, E>(
     (shopper_since, merchant_since): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<RiskStats>
 where
-    E: Executor<'c, Database = DB> + Copy,
+    E: Executor<'c, Database = DB>,
 {
-    let shopper = sqlx::query::<DB>(SHOPPER_CONSENTS)
+    let row = sqlx::query::<DB>(RISK)
         .arg(merchant.as_str())
         .arg(shopper_since)
-        .arg(RiskStats::COUNT_CAP)
         .arg(user.as_str())
-        .fetch_one(ex)
-        .await?;
-    let whole = sqlx::query::<DB>(MERCHANT_CONSENTS)
-        .arg(merchant.as_str())
         .arg(merchant_since)
         .arg(RiskStats::COUNT_CAP)
+        .arg(session.to_string())
+        .arg(device)
         .fetch_one(ex)
         .await?;
-    let earlier = sqlx::query::<DB>(EARLIER_DEVICES)
-        .arg(merchant.as_str())
-        .arg(user.as_str())
-        .arg(session.to_string())
-        .fetch_all(ex)
-        .await?;
-    let earlier: Vec<Option<String>> = earlier
-        .iter()
-        .map(|r| r.col("device"))
-        .collect::<sqlx::Result<_>>()?;
-    let device_known = device.is_some_and(|d| earlier.iter().any(|e| e.as_deref() == Some(d)));
     Ok(RiskStats {
-        shopper_recent: shopper.col("n")?,
-        merchant_recent: whole.col("n")?,
-        device_known,
-        returning: !earlier.is_empty(),
+        shopper_recent: row.col("shopper")?,
+        merchant_recent: row.col("whole")?,
+        device_known: row.col("device_known")?,
+        returning: row.col("returning_shopper")?,
     })
 }
 
