@@ -46,6 +46,13 @@ pub enum Scenario {
         concurrency: usize,
         #[arg(long, value_enum, default_value = "model")]
         understanding: Understanding,
+        /// Open loop: sessions started per second on a fixed schedule (fractions allowed),
+        /// never waiting for earlier flows. `--concurrency` then caps the flows in flight: a
+        /// start that would exceed it is dropped (counted as `dropped`), not delayed, so the
+        /// offered rate stays as asked. Without it, closed loop: `--concurrency` shoppers
+        /// run flows back to back.
+        #[arg(long, value_parser = parse_rate)]
+        rate: Option<f64>,
     },
     /// Signed settlement notifications, with duplicates and bad signatures.
     Webhooks {
@@ -131,6 +138,7 @@ pub async fn run(cli: Cli) -> Result<Summary> {
             sessions,
             concurrency,
             understanding,
+            rate,
         } => {
             let model = match understanding {
                 Understanding::Model => Some(model::start().await),
@@ -142,6 +150,7 @@ pub async fn run(cli: Cli) -> Result<Summary> {
                 sessions,
                 concurrency,
                 until: "settled",
+                rate,
             };
             run_flows(&opts, flow, label).await
         }
@@ -217,7 +226,18 @@ async fn run_flows(opts: &ServerOptions, flow: FlowOptions, label: &str) -> Resu
     server.check_alive()?;
     report_failures(&report.failures);
     let ok = report.failures.is_empty();
-    Ok(report.summary(server.backend, &flow, label).with("ok", ok))
+    let summary = report.summary(server.backend, &flow, label).with("ok", ok);
+    Ok(report.mode(&flow, summary))
+}
+
+/// A rate of starts per second: a positive, finite number.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a positive number of sessions per second"
+        )),
+    }
 }
 
 async fn run_webhooks(
@@ -231,6 +251,7 @@ async fn run_webhooks(
         sessions,
         concurrency: shares.concurrency,
         until: "submitted",
+        rate: None,
     };
     flows::stock(&api, sessions, setup.concurrency).await?;
     let ready = flows::run(&api, setup).await;
@@ -255,5 +276,23 @@ async fn run_webhooks(
 fn report_failures(failures: &[String]) {
     for f in failures.iter().take(5) {
         eprintln!("countersign-load: a flow ended: {f}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_is_a_positive_number_and_turns_on_the_open_loop() {
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        for bad in ["0", "-3", "NaN", "inf", "fast"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from(["countersign-load", "flows", "--rate", "20"]).unwrap();
+        let Scenario::Flows { rate, .. } = cli.scenario else {
+            panic!("not flows");
+        };
+        assert_eq!(rate, Some(20.0));
     }
 }

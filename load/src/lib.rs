@@ -10,6 +10,7 @@ pub mod flows;
 pub mod hostile;
 pub mod idle;
 pub mod model;
+pub mod schedule;
 pub mod server;
 pub mod stats;
 pub mod webhooks;
