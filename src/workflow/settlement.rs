@@ -8,7 +8,7 @@ use super::{Error, SessionContext, Step, Workflow};
 use crate::domain::machine::Event;
 use crate::domain::{Actor, InboxOutcome, MerchantId, SessionId, SessionState};
 use crate::payments::webhook::{self, Notification};
-use crate::store::InboxEntry;
+use crate::store::{InboxEntry, Session};
 
 /// Attempts when other writers keep moving the session first.
 const ATTEMPTS: usize = 3;
@@ -82,11 +82,7 @@ impl Workflow {
                 }
                 Err(e) => return Err(e),
             };
-            let submission = self.store.submission_for_session(id).await?;
-            let matches = submission
-                .as_ref()
-                .is_some_and(|s| s.idempotency_key == n.idempotency_key && s.amount == n.amount);
-            if !matches {
+            if !submitted(&ctx.session, n) {
                 tracing::warn!(session_id = %id, "settlement notification does not match the submission");
                 return self.record(entry(InboxOutcome::Mismatch)).await;
             }
@@ -144,4 +140,18 @@ impl Workflow {
         let planned = self.plan(ctx, event)?;
         self.commit_with_inbox(ctx, planned, step, entry).await
     }
+}
+
+/// Whether `n` is about the submission this session made: the session reached `submitted`,
+/// and the key and amount are those its countersigned action gave the outbox row. Both
+/// follow from the session, so no read of the outbox is needed.
+fn submitted(s: &Session, n: &Notification) -> bool {
+    let reached = matches!(
+        s.state,
+        SessionState::Submitted | SessionState::Settled | SessionState::Failed
+    );
+    let action = s.proposed_action.as_ref().filter(|_| reached);
+    action.is_some_and(|a| {
+        crate::payments::idempotency_key(s.id, a) == n.idempotency_key && a.amount() == n.amount
+    })
 }

@@ -183,3 +183,47 @@ async fn a_transition_planned_in_another_state_is_refused() {
         SessionState::AwaitingConfirmation
     );
 }
+
+#[tokio::test]
+async fn a_notification_counts_only_for_the_submission_the_session_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let (flow, id) = workflow(&dir, PolicyDoc::default()).await;
+    let ctx = awaiting(&flow, id).await;
+    let action = ctx.session.proposed_action.clone().unwrap();
+    let notice = |event: &str, key: &str| crate::payments::webhook::Notification {
+        id: event.into(),
+        kind: crate::payments::webhook::SUCCEEDED.into(),
+        merchant_id: "acme".into(),
+        session_id: id.to_string(),
+        idempotency_key: key.into(),
+        provider_reference: "ref".into(),
+        amount: action.amount(),
+        failure_reason: None,
+        created: 0,
+    };
+    let key = crate::payments::idempotency_key(id, &action);
+    let settle = |n| {
+        let flow = flow.clone();
+        async move { flow.settle(&n, json!({})).await.unwrap() }
+    };
+
+    // The key its action would give, before anything was submitted.
+    assert_eq!(settle(notice("e1", &key)).await, SettleOutcome::Mismatch);
+    let mut live = flow.hub.subscribe(id);
+    let step = Step::new(Actor::Shopper, json!({}));
+    flow.commit(&ctx, Event::Confirmed, step, |_| {})
+        .await
+        .unwrap();
+    until_state(&mut live, "submitted").await;
+    assert_eq!(
+        settle(notice("e2", "cs_other")).await,
+        SettleOutcome::Mismatch
+    );
+    assert_eq!(settle(notice("e3", &key)).await, SettleOutcome::Applied);
+    assert_eq!(settle(notice("e3", &key)).await, SettleOutcome::Duplicate);
+    assert_eq!(settle(notice("e4", &key)).await, SettleOutcome::Ignored);
+    assert_eq!(
+        flow.load(id).await.unwrap().session.state,
+        SessionState::Settled
+    );
+}
