@@ -108,7 +108,7 @@ impl Workflow {
             let saved = flow.store.apply(s.id, s.version, &commit).await?;
             transitioned(&s, saved.state, commit.event.kind);
             flow.publish(s.id, saved.frame_seq, commit.frames);
-            flow.follow_up(s.id, &follow_ups);
+            flow.follow_up(s.id, Some(&saved), &follow_ups);
             Ok(saved)
         })
         .await
@@ -133,7 +133,7 @@ impl Workflow {
             transitioned(&s, commit.change.state, commit.event.kind);
             let last = s.frame_seq + commit.frames.len() as i64;
             flow.publish(s.id, last, commit.frames);
-            flow.follow_up(s.id, &follow_ups);
+            flow.follow_up(s.id, None, &follow_ups);
             Ok(true)
         })
         .await
@@ -196,14 +196,15 @@ impl Workflow {
         Ok(None)
     }
 
-    /// Starts what the stored transition's effects call for.
-    pub(super) fn follow_up(&self, id: SessionId, follow_ups: &[FollowUp]) {
+    /// Starts what the stored transition's effects call for; `saved` is the session as
+    /// stored, when the write returned it, so the work need not read it again.
+    fn follow_up(&self, id: SessionId, saved: Option<&Session>, follow_ups: &[FollowUp]) {
         for f in follow_ups {
             match f {
                 FollowUp::Assess => {
-                    let flow = self.clone();
+                    let (flow, saved) = (self.clone(), saved.cloned());
                     let assess = async move {
-                        if let Err(e) = flow.assess(id).await {
+                        if let Err(e) = flow.assess(id, saved).await {
                             tracing::warn!(session_id = %id, code = e.code(), "risk check failed; the sweeper retries it");
                         }
                     };

@@ -16,6 +16,13 @@ impl Workflow {
     /// Loads `id` with its merchant and policy.
     pub async fn load(&self, id: SessionId) -> Result<SessionContext, Error> {
         let session = self.store.session(id).await?.ok_or(Error::NotFound)?;
+        self.context_of(session).await
+    }
+
+    /// `session`, as this instance last saw it, with its merchant and policy (the merchant
+    /// from the cache). A session another writer moved since fails its next commit with
+    /// `Error::Conflict`.
+    pub async fn context_of(&self, session: Session) -> Result<SessionContext, Error> {
         let merchant = self
             .merchants
             .by_id(self.store.as_ref(), &session.merchant_id)

@@ -11,6 +11,7 @@ use crate::domain::machine::{Event, Score};
 use crate::domain::{Action, Actor, Lang, SessionId, SessionState};
 use crate::risk::RiskInput;
 use crate::risk::rules::{MERCHANT_WINDOW, SHOPPER_WINDOW};
+use crate::store::Session;
 
 /// A session left in pending_risk_check this long was interrupted (a crash after consent).
 const STALLED_AFTER: TimeDelta = TimeDelta::seconds(5);
@@ -18,12 +19,18 @@ const STALLED_AFTER: TimeDelta = TimeDelta::seconds(5);
 const ATTEMPTS: usize = 3;
 
 impl Workflow {
-    /// Scores a consented session and moves it on. Started by the `AssessRisk` effect.
+    /// Scores a consented session and moves it on. Started by the `AssessRisk` effect,
+    /// with the session as its transition stored it (`known`), read again only when
+    /// another writer moved it meanwhile.
     #[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
-    pub(super) async fn assess(&self, id: SessionId) -> Result<(), Error> {
+    pub(super) async fn assess(&self, id: SessionId, known: Option<Session>) -> Result<(), Error> {
         let _lock = self.hub.lock(id).await;
+        let mut known = known;
         for _ in 0..ATTEMPTS {
-            let ctx = self.load(id).await?;
+            let ctx = match known.take() {
+                Some(session) => self.context_of(session).await?,
+                None => self.load(id).await?,
+            };
             if ctx.session.state != SessionState::PendingRiskCheck {
                 return Ok(());
             }
@@ -40,8 +47,9 @@ impl Workflow {
             let frames = outcome_frames(ctx.session.draft.lang, planned.to());
             let step = Step::new(Actor::System, payload).saying(frames);
             match self.commit_planned(&ctx, planned, step, |_| {}).await {
-                // Another refund took the money first: score again, now with its hold in view.
-                Err(Error::Insufficient) => continue,
+                // Another refund took the money first: score again, now with its hold in
+                // view. Or the session moved since it was read: read it again.
+                Err(Error::Insufficient | Error::Conflict) => continue,
                 done => return done.map(|_| ()),
             }
         }
@@ -58,7 +66,7 @@ impl Workflow {
             .await
             .unwrap_or_default();
         for id in stalled {
-            if let Err(e) = self.assess(id).await {
+            if let Err(e) = self.assess(id, None).await {
                 tracing::warn!(session_id = %id, code = e.code(), "could not assess a stalled session");
             }
         }
