@@ -16,6 +16,7 @@ use super::webhook::{self, Notification};
 use super::{Provider, ProviderError};
 use crate::clock::Clock;
 use crate::merchants::WEBHOOK_SECRET_CONTEXT;
+use crate::merchants::cache::MerchantCache;
 use crate::secrets::MasterKey;
 use crate::store::{SandboxPayment, Store, Submission};
 
@@ -52,6 +53,8 @@ pub struct Sandbox {
     http: reqwest::Client,
     wake: Notify,
     clock: Clock,
+    /// Merchants never change, so each is read once for its webhook secret.
+    merchants: MerchantCache,
 }
 
 impl Sandbox {
@@ -78,6 +81,7 @@ impl Sandbox {
             http,
             wake: Notify::new(),
             clock,
+            merchants: MerchantCache::default(),
         }
     }
 
@@ -142,8 +146,8 @@ impl Sandbox {
 
     async fn post(&self, p: &SandboxPayment) -> anyhow::Result<()> {
         let merchant = self
-            .store
-            .merchant(&p.merchant_id)
+            .merchants
+            .by_id(self.store.as_ref(), &p.merchant_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("unknown merchant"))?;
         let secret = self
