@@ -3,7 +3,7 @@
 //! clients that cannot chat at all. Pure: the engine loads and saves.
 
 use super::Error;
-use super::dispose::{Book, order_label, t};
+use super::dispose::{Book, order_label};
 use crate::domain::draft::{AmountChoice, Choice, Draft, Goal};
 use crate::domain::{ContactId, Lang, Money, OrderId, Policy};
 use crate::workflow::frames::ServerFrame;
@@ -53,19 +53,18 @@ pub fn view(draft: &Draft, policy: &Policy, book: &Book) -> ServerFrame {
     let lang = draft.lang;
     let (prompt, mut options, accepts_value) = match step(draft) {
         Step::Goal | Step::Ready => (
-            t(lang, "What would you like to do?", "您想做什么？"),
+            lang.say("What would you like to do?", "您想做什么？"),
             goals(lang, policy),
             false,
         ),
-        Step::Order => (t(lang, "Which order?", "哪个订单？"), orders(book), false),
+        Step::Order => (lang.say("Which order?", "哪个订单？"), orders(book), false),
         Step::Contact => (
-            t(lang, "Send money to whom?", "转账给谁？"),
+            lang.say("Send money to whom?", "转账给谁？"),
             contacts(book),
             false,
         ),
         Step::Amount => (
-            t(
-                lang,
+            lang.say(
                 "How much? Pick one or type an amount.",
                 "金额是多少？请选择或输入金额。",
             ),
@@ -73,12 +72,12 @@ pub fn view(draft: &Draft, policy: &Policy, book: &Book) -> ServerFrame {
             true,
         ),
         Step::Reason => (
-            t(lang, "Any reason or note?", "原因或备注？"),
+            lang.say("Any reason or note?", "原因或备注？"),
             reasons(lang),
             false,
         ),
     };
-    options.push(Choice::new(CANCEL, t(lang, "Cancel", "取消")));
+    options.push(Choice::new(CANCEL, lang.say("Cancel", "取消")));
     ServerFrame::Menu {
         prompt,
         options,
@@ -122,7 +121,7 @@ pub fn select(
             let reason = REASONS
                 .iter()
                 .find(|r| r.0 == option)
-                .map(|r| t(draft.lang, r.1, r.2));
+                .map(|r| draft.lang.say(r.1, r.2));
             if reason.is_none() && option != SKIP {
                 return Err(unknown());
             }
@@ -143,13 +142,13 @@ fn goals(lang: Lang, policy: &Policy) -> Vec<Choice> {
     if policy.refund.enabled {
         options.push(Choice::new(
             "refund",
-            t(lang, "Refund an order", "订单退款"),
+            lang.say("Refund an order", "订单退款"),
         ));
     }
     if policy.transfer.enabled {
         options.push(Choice::new(
             "transfer",
-            t(lang, "Send money to a contact", "转账给联系人"),
+            lang.say("Send money to a contact", "转账给联系人"),
         ));
     }
     options
@@ -191,11 +190,11 @@ fn amounts(draft: &Draft, policy: &Policy, book: &Book) -> Vec<Choice> {
         (Some(Goal::Refund), Some(all)) => {
             let mut options = vec![Choice::new(
                 "full",
-                format!("{} ({all})", t(lang, "Full refund", "全额退款")),
+                format!("{} ({all})", lang.say("Full refund", "全额退款")),
             )];
             options.extend(
                 half(all)
-                    .map(|h| Choice::new("half", format!("{} ({h})", t(lang, "Half", "一半")))),
+                    .map(|h| Choice::new("half", format!("{} ({h})", lang.say("Half", "一半")))),
             );
             options
         }
@@ -239,9 +238,9 @@ fn amount(
 fn reasons(lang: Lang) -> Vec<Choice> {
     let mut options: Vec<Choice> = REASONS
         .iter()
-        .map(|r| Choice::new(r.0, t(lang, r.1, r.2)))
+        .map(|r| Choice::new(r.0, lang.say(r.1, r.2)))
         .collect();
-    options.push(Choice::new(SKIP, t(lang, "Skip", "跳过")));
+    options.push(Choice::new(SKIP, lang.say("Skip", "跳过")));
     options
 }
 

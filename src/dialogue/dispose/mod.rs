@@ -69,13 +69,6 @@ pub enum Decision {
     Cancel,
 }
 
-pub(super) fn t(lang: Lang, en: &str, zh: &str) -> String {
-    match lang {
-        Lang::En => en.to_owned(),
-        Lang::Zh => zh.to_owned(),
-    }
-}
-
 /// Decides what the shopper's message means for this session, updating `draft`.
 pub fn dispose(
     draft: &mut Draft,
@@ -141,7 +134,7 @@ fn refund_step(draft: &mut Draft, policy: &Policy, book: &Book) -> Decision {
         draft.goal = None;
         return refuse(
             "refund_disabled",
-            t(lang, "Refunds are not available here.", "此处不支持退款。"),
+            lang.say("Refunds are not available here.", "此处不支持退款。"),
         );
     }
     if let Some(AmountChoice::Exact(amount)) = draft.amount {
@@ -203,11 +196,7 @@ fn transfer_step(draft: &mut Draft, policy: &Policy, book: &Book) -> Decision {
         draft.goal = None;
         return refuse(
             "transfer_disabled",
-            t(
-                lang,
-                "Transfers are not available here.",
-                "此处不支持转账。",
-            ),
+            lang.say("Transfers are not available here.", "此处不支持转账。"),
         );
     }
     let Some(contact) = draft

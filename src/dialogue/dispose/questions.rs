@@ -1,7 +1,7 @@
 //! What the server asks, with the choices it offers, and its answer to an order-status
 //! question.
 
-use super::{Book, Question, find_order, t};
+use super::{Book, Question, find_order};
 use crate::domain::draft::{Choice, Field};
 use crate::domain::{Lang, OrderId, Policy};
 use crate::store::{Contact, Order};
@@ -13,13 +13,12 @@ const MAX_CANDIDATES: usize = 5;
 pub(super) fn ask_intent(lang: Lang, policy: &Policy) -> Question {
     let mut candidates = Vec::new();
     if policy.refund.enabled {
-        candidates.push(Choice::new("refund", t(lang, "Refund", "退款")));
+        candidates.push(Choice::new("refund", lang.say("Refund", "退款")));
     }
     if policy.transfer.enabled {
-        candidates.push(Choice::new("transfer", t(lang, "Send money", "转账")));
+        candidates.push(Choice::new("transfer", lang.say("Send money", "转账")));
     }
-    let text = t(
-        lang,
+    let text = lang.say(
         "I can help with refunds and transfers. What would you like to do?",
         "我可以帮您退款或转账。您想做什么？",
     );
@@ -59,13 +58,12 @@ pub(super) fn ask_order(lang: Lang, unknown: Option<&str>, book: &Book) -> Quest
         (None, _) => String::new(),
     };
     let ask = if candidates.is_empty() {
-        t(
-            lang,
+        lang.say(
             "I can't find any order of yours with something left to refund.",
             "没有找到还可以退款的订单。",
         )
     } else {
-        t(lang, "Which order do you mean?", "您指的是哪个订单？")
+        lang.say("Which order do you mean?", "您指的是哪个订单？")
     };
     Question {
         field: Field::Order,
@@ -114,11 +112,7 @@ pub(super) fn ask_contact(lang: Lang, book: &Book) -> Question {
         .take(MAX_CANDIDATES)
         .map(|c| Choice::new(c.contact_id.as_str(), c.name.clone()))
         .collect();
-    let text = t(
-        lang,
-        "Who would you like to send money to?",
-        "您要转账给谁？",
-    );
+    let text = lang.say("Who would you like to send money to?", "您要转账给谁？");
     Question {
         field: Field::Contact,
         text,
@@ -127,11 +121,7 @@ pub(super) fn ask_contact(lang: Lang, book: &Book) -> Question {
 }
 
 pub(super) fn ask_reason(lang: Lang) -> Question {
-    let text = t(
-        lang,
-        "What is the reason for the refund?",
-        "请问退款原因是什么？",
-    );
+    let text = lang.say("What is the reason for the refund?", "请问退款原因是什么？");
     Question {
         field: Field::Reason,
         text,

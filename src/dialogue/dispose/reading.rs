@@ -4,7 +4,7 @@
 use chrono::TimeDelta;
 
 use super::questions::{ask_contact, ask_order};
-use super::{Book, Decision, Question, find_order, t};
+use super::{Book, Decision, Question, find_order};
 use crate::domain::draft::{AmountChoice, Choice, Draft, Field, Goal};
 use crate::domain::{ContactId, Lang, Money, MoneyError, OrderId, Policy};
 use crate::store::{Contact, Order};
@@ -160,8 +160,7 @@ pub(super) fn take_amount(
             candidates: Vec::new(),
         }))
     };
-    let invalid = t(
-        lang,
+    let invalid = lang.say(
         "That is not an amount I can use. How much, for example 12.50?",
         "这不是有效的金额。请告诉我金额，例如 12.50。",
     );
