@@ -7,11 +7,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::clock::Clock;
 use crate::config::{Config, ProviderKind};
 use crate::dialogue::Dialogue;
 use crate::http::sockets::Sockets;
 use crate::http::ws::socket::FrameLimiter;
+use crate::merchants::cache::MerchantCache;
 use crate::payments::Provider;
 use crate::payments::alipay::Alipay;
 use crate::payments::alipay::api::config::AlipayConfig;
@@ -34,7 +34,6 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub keys: MasterKey,
     pub config: Config,
-    pub clock: Clock,
     /// A session's life from consent to settlement.
     pub flow: Workflow,
     /// The conversation before consent.
@@ -70,14 +69,15 @@ impl AppState {
             Some(remote) => Arc::new(RemoteScorer::new(remote)),
             None => Arc::new(LocalRules),
         };
-        let clock = config.clock.clone();
-        let providers = Providers::for_config(&config, &store, &keys)?;
+        let merchants = Arc::new(MerchantCache::default());
+        let providers = Providers::for_config(&config, &store, &keys, &merchants)?;
         let flow = Workflow::new(
             store.clone(),
             keys.clone(),
+            merchants,
             risk,
             providers.provider,
-            clock.clone(),
+            config.clock.clone(),
         );
         let dialogue = Dialogue {
             flow: flow.clone(),
@@ -87,7 +87,6 @@ impl AppState {
             store,
             keys,
             config,
-            clock,
             flow,
             dialogue,
             limiter,
@@ -110,6 +109,7 @@ impl Providers {
         config: &Config,
         store: &Arc<dyn Store>,
         keys: &MasterKey,
+        merchants: &Arc<MerchantCache>,
     ) -> anyhow::Result<Self> {
         let public_url = config.public_url();
         match config.provider {
@@ -117,6 +117,7 @@ impl Providers {
                 let sandbox = Arc::new(Sandbox::new(
                     store.clone(),
                     keys.clone(),
+                    merchants.clone(),
                     config.sandbox.clone(),
                     &public_url,
                     config.clock.clone(),

@@ -47,7 +47,7 @@ async fn settle(
     alipay: &crate::payments::alipay::Alipay,
     form: &[(String, String)],
 ) -> Result<&'static str, Refusal> {
-    let receipt = receive::accept(app.store.as_ref(), alipay, form, app.clock.now()).await?;
+    let receipt = receive::accept(app.store.as_ref(), alipay, form, app.flow.clock.now()).await?;
     match receipt {
         Receipt::Pending => Ok("pending"),
         Receipt::Duplicate => Ok(crate::workflow::SettleOutcome::Duplicate.as_str()),

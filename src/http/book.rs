@@ -131,7 +131,7 @@ pub async fn put_order(
     if let Some(d) = &req.description {
         limited("description", d, MAX_DESCRIPTION_CHARS)?;
     }
-    let now = app.clock.now();
+    let now = app.flow.clock.now();
     let existing = app.store.order(&merchant.id, &order_id).await?;
     let reserved = in_flight(existing.as_ref(), &req, refunded)?;
     let order = Order {
@@ -200,7 +200,7 @@ pub async fn put_contact(
 ) -> Result<(StatusCode, Json<ContactView>)> {
     let contact_id = path_id(ContactId::parse, &id)?;
     check_names(&req)?;
-    let now = app.clock.now();
+    let now = app.flow.clock.now();
     let existing = app.store.contact(&merchant.id, &contact_id).await?;
     let contact = Contact {
         merchant_id: merchant.id,

@@ -17,7 +17,7 @@ pub async fn live() -> Json<Value> {
 pub async fn metrics(
     State(app): State<AppState>,
 ) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
-    let text = crate::metrics::render(app.store.as_ref(), app.clock.now()).await;
+    let text = crate::metrics::render(app.store.as_ref(), app.flow.clock.now()).await;
     (
         [(
             axum::http::header::CONTENT_TYPE,

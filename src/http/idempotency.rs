@@ -81,7 +81,7 @@ pub async fn once<Fut>(
 where
     Fut: Future<Output = Response> + Send + 'static,
 {
-    let now = app.clock.now();
+    let now = app.flow.clock.now();
     let claim = IdempotencyClaim {
         merchant_id: merchant.clone(),
         key: key.as_str().to_owned(),

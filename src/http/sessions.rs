@@ -90,7 +90,7 @@ async fn create(app: &AppState, merchant: &Merchant, req: OpenSession) -> Result
         channel: req.channel,
         device,
         client_token_hash: hash_credential(client_token.expose()),
-        created_at: app.clock.now(),
+        created_at: app.flow.clock.now(),
     };
     let opened = NewEvent {
         kind: EventKind::Opened,

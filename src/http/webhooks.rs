@@ -56,8 +56,13 @@ async fn verify_and_settle(
         .keys
         .open(WEBHOOK_SECRET_CONTEXT, &merchant.webhook_secret_sealed)
         .map_err(AppError::internal)?;
-    webhook::verify(secret.expose(), header, body, app.clock.now().timestamp())
-        .map_err(|e| unauthorized(&e.to_string()))?;
+    webhook::verify(
+        secret.expose(),
+        header,
+        body,
+        app.flow.clock.now().timestamp(),
+    )
+    .map_err(|e| unauthorized(&e.to_string()))?;
     schema::check(&schema::SETTLEMENT_WEBHOOK, &raw).map_err(AppError::invalid)?;
     let notification: Notification =
         serde_json::from_value(raw.clone()).map_err(|e| AppError::invalid(e.to_string()))?;

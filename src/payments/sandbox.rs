@@ -54,13 +54,14 @@ pub struct Sandbox {
     wake: Notify,
     clock: Clock,
     /// Merchants never change, so each is read once for its webhook secret.
-    merchants: MerchantCache,
+    merchants: Arc<MerchantCache>,
 }
 
 impl Sandbox {
     pub fn new(
         store: Arc<dyn Store>,
         keys: MasterKey,
+        merchants: Arc<MerchantCache>,
         config: SandboxConfig,
         public_url: &str,
         clock: Clock,
@@ -81,7 +82,7 @@ impl Sandbox {
             http,
             wake: Notify::new(),
             clock,
-            merchants: MerchantCache::default(),
+            merchants,
         }
     }
 

@@ -52,7 +52,8 @@ pub struct Workflow(Arc<Parts>);
 pub struct Parts {
     pub store: Arc<dyn Store>,
     pub keys: MasterKey,
-    pub merchants: MerchantCache,
+    /// Shared with the sandbox provider: one read of each merchant per instance.
+    pub merchants: Arc<MerchantCache>,
     pub hub: Hub,
     pub risk: Arc<dyn RiskEngine>,
     pub provider: Arc<dyn Provider>,
@@ -72,6 +73,7 @@ impl Workflow {
     pub fn new(
         store: Arc<dyn Store>,
         keys: MasterKey,
+        merchants: Arc<MerchantCache>,
         risk: Arc<dyn RiskEngine>,
         provider: Arc<dyn Provider>,
         clock: Clock,
@@ -79,7 +81,7 @@ impl Workflow {
         Workflow(Arc::new(Parts {
             store,
             keys,
-            merchants: MerchantCache::default(),
+            merchants,
             hub: Hub::default(),
             risk,
             provider,

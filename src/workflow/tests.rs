@@ -21,14 +21,23 @@ async fn workflow(dir: &tempfile::TempDir, policy: PolicyDoc) -> (Workflow, Sess
     crate::metrics::handle();
     let clock = Clock::paused();
     let (store, keys, id) = crate::testing::shop(dir, policy, clock.now()).await;
+    let merchants = Arc::new(MerchantCache::default());
     let provider = Arc::new(Sandbox::new(
         store.clone(),
         keys.clone(),
+        merchants.clone(),
         Default::default(),
         "http://127.0.0.1:9",
         clock.clone(),
     ));
-    let flow = Workflow::new(store, keys, Arc::new(LocalRules), provider, clock);
+    let flow = Workflow::new(
+        store,
+        keys,
+        merchants,
+        Arc::new(LocalRules),
+        provider,
+        clock,
+    );
     (flow, id)
 }
 
