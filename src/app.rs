@@ -21,7 +21,7 @@ use crate::risk::remote::RemoteScorer;
 use crate::risk::rules::LocalRules;
 use crate::secrets::MasterKey;
 use crate::store::{self, FrameFeed, Store};
-use crate::understanding::audit::{CallRecorder, ModelCall};
+use crate::understanding::audit::{self, CallRecorder, ModelCall, Spill};
 use crate::understanding::llm::LlmUnderstanding;
 use crate::understanding::{Offline, Understanding};
 use crate::workflow::Workflow;
@@ -186,14 +186,32 @@ fn understanding_for(
     let Some(llm) = &config.llm else {
         return Ok(Arc::new(Offline));
     };
-    let recorder = Arc::new(StoreRecorder(store.clone()));
+    let recorder = Arc::new(StoreRecorder::start(store.clone()));
     Ok(Arc::new(
         LlmUnderstanding::new(llm.clone(), recorder).context("language model configuration")?,
     ))
 }
 
-/// Keeps every model call in the store's audit table.
-struct StoreRecorder(Arc<dyn Store>);
+/// Keeps every model call in the store's audit table: a call made during a turn is stored
+/// by the write its answer led to (`audit::holding`); any other, and any a turn left
+/// unstored, by a background writer.
+struct StoreRecorder {
+    spill: Spill,
+}
+
+impl StoreRecorder {
+    fn start(store: Arc<dyn Store>) -> Self {
+        let (spill, mut calls) = tokio::sync::mpsc::unbounded_channel::<ModelCall>();
+        tokio::spawn(async move {
+            while let Some(call) = calls.recv().await {
+                if let Err(e) = store.record_model_call(&call).await {
+                    tracing::error!(error = %e, session_id = %call.session_id, "could not record a model call");
+                }
+            }
+        });
+        StoreRecorder { spill }
+    }
+}
 
 #[async_trait::async_trait]
 impl CallRecorder for StoreRecorder {
@@ -203,8 +221,8 @@ impl CallRecorder for StoreRecorder {
         let seconds = call.latency_ms as f64 / 1000.0;
         metrics::histogram!(crate::metrics::MODEL_CALL_SECONDS, "endpoint" => endpoint, "outcome" => outcome)
             .record(seconds);
-        if let Err(e) = self.0.record_model_call(&call).await {
-            tracing::error!(error = %e, session_id = %call.session_id, "could not record a model call");
+        if let Some(call) = audit::hold(call, &self.spill) {
+            let _ = self.spill.send(call);
         }
     }
 }

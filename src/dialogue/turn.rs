@@ -12,7 +12,7 @@ use crate::domain::draft::Role;
 use crate::domain::machine::{Effect, Event};
 use crate::domain::{Actor, Lang, Mode, SessionId, SessionState};
 use crate::store::{Contact, Order};
-use crate::understanding::{Context, Phrase, UnderstandingError};
+use crate::understanding::{Context, Phrase, UnderstandingError, audit};
 use crate::workflow::frames::{ClientFrame, ServerFrame};
 use crate::workflow::{SessionContext, Step};
 
@@ -87,7 +87,7 @@ impl Dialogue {
     pub async fn handle(&self, id: SessionId, frame: ClientFrame) -> Result<(), Error> {
         let started = std::time::Instant::now();
         let kind = frame.kind();
-        let result = self.turn_for(id, frame).await;
+        let result = audit::holding(self.turn_for(id, frame)).await;
         let seconds = started.elapsed().as_secs_f64();
         metrics::histogram!(crate::metrics::TURN_SECONDS, "frame" => kind).record(seconds);
         result
@@ -98,6 +98,15 @@ impl Dialogue {
             return Ok(());
         }
         let _lock = self.flow.hub.lock(id).await;
+        match self.take_turn(id, frame.clone()).await {
+            // The copy of the session kept here was behind another instance's write, and
+            // is dropped: once more, from the session as stored.
+            Err(Error::Flow(crate::workflow::Error::Conflict)) => self.take_turn(id, frame).await,
+            done => done,
+        }
+    }
+
+    async fn take_turn(&self, id: SessionId, frame: ClientFrame) -> Result<(), Error> {
         let mut c = self.without_book(id).await?;
         if matches!(
             frame,
@@ -120,6 +129,10 @@ impl Dialogue {
     /// with.
     #[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
     pub async fn start(&self, id: SessionId) -> Result<(), Error> {
+        audit::holding(self.greet(id)).await
+    }
+
+    async fn greet(&self, id: SessionId) -> Result<(), Error> {
         let _lock = self.flow.hub.lock(id).await;
         let mut c = self.without_book(id).await?;
         let s = &c.ctx.session;

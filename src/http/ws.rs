@@ -84,6 +84,7 @@ pub async fn upgrade(
     let clock = clock.map(|Extension(clock)| clock);
     // Listening starts before the client hears it is connected.
     let live = app.flow.hub.subscribe(id);
+    app.flow.hub.remember(&session);
     Ok(ws.on_upgrade(move |socket| serve(app, id, live, socket, place, clock)))
 }
 

@@ -26,13 +26,28 @@ pub(super) trait Backend: Notifications + Send + Sync + 'static {
     /// The pool the hot reads use.
     fn read_pool(&self) -> &Pool<Self::Db>;
 
-    /// Names this store in its frame announcements.
-    fn origin(&self) -> &str;
-
     fn run_migrations(&self) -> impl Future<Output = Result<()>> + Send;
 
     /// Starts a transaction for a write that takes more than one statement.
     fn write_tx(&self) -> impl Future<Output = Result<Transaction<'static, Self::Db>>> + Send;
+
+    /// Creates a session with its `opened` event as seq 1.
+    fn open(&self, s: &NewSession, opened: &NewEvent)
+    -> impl Future<Output = Result<Session>> + Send;
+
+    /// Stores frames that change nothing else; returns the last one's seq.
+    fn append(&self, id: SessionId, frames: &[Value]) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Writes `commit` atomically if the session is still at `expected`, with `entry`, the
+    /// inbox row that brings it, when there is one: `None` (nothing written) when the inbox
+    /// had that event already.
+    fn transition(
+        &self,
+        id: SessionId,
+        expected: i64,
+        commit: &Commit,
+        entry: Option<&InboxEntry>,
+    ) -> impl Future<Output = Result<Option<Session>>> + Send;
 
     fn writer(&self) -> <Self::Db as Db>::Pooled<'_> {
         Self::Db::pooled(self.pool())
@@ -116,10 +131,7 @@ impl<B: Backend> Store for B {
     }
 
     async fn create_session(&self, s: &NewSession, opened: &NewEvent) -> Result<Session> {
-        let mut tx = self.write_tx().await?;
-        let session = sessions::create(&mut tx, s, opened).await?;
-        tx.commit().await?;
-        Ok(session)
+        self.open(s, opened).await
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<Session>> {
@@ -127,10 +139,8 @@ impl<B: Backend> Store for B {
     }
 
     async fn apply(&self, id: SessionId, expected: i64, commit: &Commit) -> Result<Session> {
-        let mut tx = self.write_tx().await?;
-        let session = sessions::apply_in(&mut tx, self.origin(), id, expected, commit).await?;
-        tx.commit().await?;
-        Ok(session)
+        let saved = self.transition(id, expected, commit, None).await?;
+        saved.ok_or_else(|| StoreError::Corrupt(format!("{id}: a transition without an inbox row")))
     }
 
     async fn events(&self, id: SessionId) -> Result<Vec<EventRecord>> {
@@ -138,11 +148,7 @@ impl<B: Backend> Store for B {
     }
 
     async fn append_frames(&self, id: SessionId, frames: &[Value]) -> Result<i64> {
-        let mut tx = self.write_tx().await?;
-        let now = crate::clock::now();
-        let last = frames::append(&mut tx, self.origin(), id, frames, now).await?;
-        tx.commit().await?;
-        Ok(last)
+        self.append(id, frames).await
     }
 
     async fn frames_after(
@@ -194,15 +200,18 @@ impl<B: Backend> Store for B {
 
 #[async_trait]
 impl<B: Backend> Payments for B {
-    async fn record_webhook(
+    async fn record_webhook(&self, entry: &InboxEntry) -> Result<bool> {
+        inbox::insert(self.writer(), entry).await
+    }
+
+    async fn settle_webhook(
         &self,
         entry: &InboxEntry,
-        then: Option<(SessionId, i64, &Commit)>,
-    ) -> Result<bool> {
-        let mut tx = self.write_tx().await?;
-        let inserted = inbox::record(&mut tx, self.origin(), entry, then).await?;
-        tx.commit().await?;
-        Ok(inserted)
+        id: SessionId,
+        expected: i64,
+        commit: &Commit,
+    ) -> Result<Option<Session>> {
+        self.transition(id, expected, commit, Some(entry)).await
     }
 
     async fn inbox_has(&self, merchant: &MerchantId, event_id: &str) -> Result<bool> {
@@ -215,10 +224,7 @@ impl<B: Backend> Payments for B {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Submission>> {
-        let mut tx = self.write_tx().await?;
-        let claimed = outbox::claim(&mut tx, now, lease_until, limit).await?;
-        tx.commit().await?;
-        Ok(claimed)
+        outbox::claim(self.writer(), now, lease_until, limit).await
     }
 
     async fn submission_sent(&self, key: &str, reference: &str, now: DateTime<Utc>) -> Result<()> {
@@ -296,10 +302,7 @@ impl<B: Backend> Payments for B {
     }
 
     async fn sandbox_accept(&self, p: &SandboxPayment) -> Result<SandboxPayment> {
-        let mut tx = self.write_tx().await?;
-        let accepted = sandbox::accept(&mut tx, p).await?;
-        tx.commit().await?;
-        Ok(accepted)
+        sandbox::accept(self.writer(), p).await
     }
 
     async fn sandbox_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<SandboxPayment>> {

@@ -57,11 +57,6 @@ pub(super) trait Db:
     /// Clause that makes `claim_submissions` skip rows another dispatcher has locked.
     const SKIP_LOCKED: &'static str;
 
-    /// A statement that announces frames to other instances, completed with the
-    /// announcement as its last parameter and `)`; run after the frames' INSERT as one
-    /// statement. `None` where no other instance can read the database.
-    const ANNOUNCE: Option<&'static str>;
-
     fn conn(c: &mut Self::Connection) -> Self::Conn<'_>;
 
     fn pooled(p: &Pool<Self>) -> Self::Pooled<'_>;

@@ -1,5 +1,6 @@
-//! The frames a session's sockets were sent, numbered per session, for `resume`; and the
-//! announcement that tells other instances sharing the database about new ones.
+//! The frames a session's sockets were sent, numbered per session, for `resume`. (On
+//! Postgres, `pg_writes` stores them within the transition's statement and announces them
+//! to other instances sharing the database.)
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -20,7 +21,6 @@ const LATEST: &str = "SELECT seq, frame FROM session_frames \
 /// Numbers `frames` after the session's last frame and stores them; returns the last seq.
 pub(super) async fn append<DB: Db>(
     tx: &mut Transaction<'_, DB>,
-    origin: &str,
     id: SessionId,
     frames: &[Value],
     at: DateTime<Utc>,
@@ -33,16 +33,13 @@ pub(super) async fn append<DB: Db>(
         .await?
         .ok_or(StoreError::NotFound)?;
     let last: i64 = row.col("frame_seq")?;
-    store(tx, origin, id, last - count + 1, frames, at).await?;
+    store(tx, id, last - count + 1, frames, at).await?;
     Ok(last)
 }
 
-/// Stores `frames` numbered from `first`, and announces them to other instances as coming
-/// from `origin` (this store). One statement for all of them, with the announcement where
-/// there is one: a turn often writes several frames.
+/// Stores `frames` numbered from `first`, in one statement: a turn often writes several.
 pub(super) async fn store<DB: Db>(
     tx: &mut Transaction<'_, DB>,
-    origin: &str,
     id: SessionId,
     first: i64,
     frames: &[Value],
@@ -51,28 +48,17 @@ pub(super) async fn store<DB: Db>(
     if frames.is_empty() {
         return Ok(());
     }
-    let last = first + frames.len() as i64 - 1;
     // $1 is the session, $2 the time; each frame adds its seq and itself.
     let rows: Vec<String> = (0..frames.len())
         .map(|i| format!("($1, ${}, ${}, $2)", 3 + 2 * i, 4 + 2 * i))
         .collect();
-    let insert = format!(
+    let sql = format!(
         "INSERT INTO session_frames (session_id, seq, frame, at) VALUES {}",
         rows.join(", ")
     );
-    let sql = match DB::ANNOUNCE {
-        Some(announce) => {
-            let payload = 3 + 2 * frames.len();
-            format!("WITH stored AS ({insert}) {announce}${payload})")
-        }
-        None => insert,
-    };
     let mut query = sqlx::query::<DB>(&sql).arg(id.to_string()).arg(at);
     for (seq, frame) in (first..).zip(frames) {
         query = query.arg(seq).arg(Json(frame));
-    }
-    if DB::ANNOUNCE.is_some() {
-        query = query.arg(format!("{id} {first} {last} {origin}"));
     }
     query.execute(DB::conn(tx)).await?;
     Ok(())

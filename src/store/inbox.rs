@@ -1,10 +1,10 @@
 //! The webhook inbox: every verified settlement notification, once per event id.
 
 use sqlx::types::Json;
-use sqlx::{Executor, Transaction};
+use sqlx::Executor;
 
-use super::db::{Bind, Db};
-use super::{Commit, InboxEntry, Result, SessionId, sessions};
+use super::db::{Bind, Db, Q};
+use super::{InboxEntry, Result};
 use crate::domain::MerchantId;
 
 const INSERT: &str = "INSERT INTO webhook_inbox (merchant_id, event_id, session_id, kind, \
@@ -12,16 +12,18 @@ const INSERT: &str = "INSERT INTO webhook_inbox (merchant_id, event_id, session_
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (merchant_id, event_id) DO NOTHING";
 const HAS: &str = "SELECT 1 AS found FROM webhook_inbox WHERE merchant_id = $1 AND event_id = $2";
 
-/// Stores `e` and, when it moves a session, the session's commit. `false` (and nothing
-/// written) when the event id was seen before.
-pub(super) async fn record<DB: Db>(
-    tx: &mut Transaction<'_, DB>,
-    origin: &str,
+/// Stores `e`; `false` (and nothing written) when the event id was seen before.
+pub(super) async fn insert<'c, DB: Db>(
+    ex: impl Executor<'c, Database = DB>,
     e: &InboxEntry,
-    then: Option<(SessionId, i64, &Commit)>,
 ) -> Result<bool> {
-    let inserted = sqlx::query::<DB>(INSERT)
-        .arg(e.merchant_id.as_str())
+    let inserted = bind(sqlx::query::<DB>(INSERT), e).execute(ex).await?;
+    Ok(DB::rows_affected(&inserted) == 1)
+}
+
+/// Binds the entry's eight columns, in the order `INSERT` names them.
+pub(super) fn bind<'q, DB: Db>(q: Q<'q, DB>, e: &'q InboxEntry) -> Q<'q, DB> {
+    q.arg(e.merchant_id.as_str())
         .arg(&e.event_id)
         .arg(&e.session_id)
         .arg(&e.kind)
@@ -29,15 +31,6 @@ pub(super) async fn record<DB: Db>(
         .arg(e.outcome.as_str())
         .arg(Json(&e.payload))
         .arg(e.received_at)
-        .execute(DB::conn(tx))
-        .await?;
-    if DB::rows_affected(&inserted) == 0 {
-        return Ok(false);
-    }
-    if let Some((id, expected, commit)) = then {
-        sessions::apply_in(tx, origin, id, expected, commit).await?;
-    }
-    Ok(true)
 }
 
 pub(super) async fn has<'c, DB: Db>(

@@ -84,9 +84,9 @@ pub(super) async fn finish<DB: Db>(
     Ok(())
 }
 
-/// Leases up to `limit` due rows until `lease_until`.
-pub(super) async fn claim<DB: Db>(
-    tx: &mut Transaction<'_, DB>,
+/// Leases up to `limit` due rows until `lease_until`, in one statement.
+pub(super) async fn claim<'c, DB: Db>(
+    ex: impl Executor<'c, Database = DB>,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: i64,
@@ -96,7 +96,7 @@ pub(super) async fn claim<DB: Db>(
         .arg(now)
         .arg(lease_until)
         .arg(limit)
-        .fetch_all(DB::conn(tx))
+        .fetch_all(ex)
         .await?;
     rows.iter().map(rows::submission::<DB>).collect()
 }

@@ -12,13 +12,19 @@ use crate::domain::{MerchantId, SessionId, SessionState, UserId};
 
 #[async_trait]
 pub trait Payments: Send + Sync {
-    /// Stores a verified notification and, when it moves a session, the session's commit,
-    /// in one transaction. `false` (and nothing written) when the event id was seen before.
-    async fn record_webhook(
+    /// Stores a verified notification that moves no session. `false` (and nothing written)
+    /// when the event id was seen before.
+    async fn record_webhook(&self, entry: &InboxEntry) -> Result<bool>;
+    /// Stores a verified notification with the commit it brings to session `id`, atomically
+    /// (one statement on Postgres), if the session is still at `expected_version`: the saved
+    /// session, or `None` (nothing written) when the event id was seen before.
+    async fn settle_webhook(
         &self,
         entry: &InboxEntry,
-        then: Option<(SessionId, i64, &Commit)>,
-    ) -> Result<bool>;
+        id: SessionId,
+        expected_version: i64,
+        commit: &Commit,
+    ) -> Result<Option<Session>>;
     /// Whether a notification with this event id is already in the merchant's inbox.
     async fn inbox_has(&self, merchant: &MerchantId, event_id: &str) -> Result<bool>;
 

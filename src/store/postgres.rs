@@ -48,10 +48,6 @@ impl Backend for PgStore {
         &self.pool
     }
 
-    fn origin(&self) -> &str {
-        &self.origin
-    }
-
     async fn run_migrations(&self) -> Result<()> {
         super::migrations::postgres().run(&self.pool).await?;
         Ok(())
@@ -61,6 +57,24 @@ impl Backend for PgStore {
     async fn write_tx(&self) -> Result<Transaction<'static, Postgres>> {
         Ok(self.pool.begin().await?)
     }
+
+    async fn open(&self, s: &NewSession, opened: &NewEvent) -> Result<Session> {
+        super::pg_writes::open(&self.pool, s, opened).await
+    }
+
+    async fn append(&self, id: SessionId, frames: &[serde_json::Value]) -> Result<i64> {
+        super::pg_writes::append(&self.pool, &self.origin, id, frames).await
+    }
+
+    async fn transition(
+        &self,
+        id: SessionId,
+        expected: i64,
+        commit: &Commit,
+        entry: Option<&InboxEntry>,
+    ) -> Result<Option<Session>> {
+        super::pg_writes::transition(&self.pool, &self.origin, id, expected, commit, entry).await
+    }
 }
 
 impl Db for Postgres {
@@ -68,8 +82,6 @@ impl Db for Postgres {
     type Pooled<'p> = &'p PgPool;
 
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
-    /// On `FRAMES_CHANNEL`.
-    const ANNOUNCE: Option<&'static str> = Some("SELECT pg_notify('countersign_frames', ");
 
     fn conn(c: &mut PgConnection) -> &mut PgConnection {
         c

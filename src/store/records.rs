@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::domain::draft::Draft;
+use crate::understanding::audit::ModelCall;
 use crate::domain::state::text_enum;
 use crate::domain::{
     Action, Actor, AlipayPayee, AlipayTradeNo, ContactId, EndReason, EventKind, InboxOutcome,
@@ -194,6 +195,8 @@ pub struct Commit {
     pub order: Option<OrderEffect>,
     /// The session's submission is finished (settled or failed by the provider).
     pub finish_submission: bool,
+    /// Model calls whose answers led to this transition, stored with it.
+    pub model_calls: Vec<ModelCall>,
 }
 
 impl Commit {
@@ -205,6 +208,7 @@ impl Commit {
             submission: None,
             order: None,
             finish_submission: false,
+            model_calls: Vec::new(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The built-in sandbox provider's own books: what it accepted and the webhooks it owes.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Executor, Transaction};
+use sqlx::Executor;
 
 use super::db::{Bind, Db};
 use super::{Result, SandboxPayment, rows};
@@ -33,8 +33,8 @@ const DUE: &str = concat!(
 const DELIVERED: &str = "UPDATE sandbox_payments SET delivered_at = $2 WHERE idempotency_key = $1";
 const POSTPONE: &str = "UPDATE sandbox_payments SET deliver_at = $2 WHERE idempotency_key = $1";
 
-pub(super) async fn accept<DB: Db>(
-    tx: &mut Transaction<'_, DB>,
+pub(super) async fn accept<'c, DB: Db>(
+    ex: impl Executor<'c, Database = DB>,
     p: &SandboxPayment,
 ) -> Result<SandboxPayment> {
     let row = sqlx::query::<DB>(ACCEPT)
@@ -47,7 +47,7 @@ pub(super) async fn accept<DB: Db>(
         .arg(p.succeeds)
         .arg(p.deliver_at)
         .arg(crate::clock::now())
-        .fetch_one(DB::conn(tx))
+        .fetch_one(ex)
         .await?;
     rows::sandbox_payment::<DB>(&row)
 }

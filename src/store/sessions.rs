@@ -1,6 +1,7 @@
-//! Sessions and their append-only event log. A session moves only through `apply_in`,
-//! which writes the whole transition (session row, event, frames, outbox row, order
-//! accounting) in the caller's transaction.
+//! Sessions and their append-only event log. On SQLite a session moves only through
+//! `apply_in`, which writes the whole transition (session row, event, frames, outbox row,
+//! order accounting) in the caller's transaction; Postgres writes the same in one statement
+//! (`pg_writes`).
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -9,8 +10,8 @@ use sqlx::{Executor, Transaction};
 
 use super::db::{Bind, Columns, Db};
 use super::{
-    Commit, EventRecord, NewEvent, NewSession, Result, Session, StoreError, frames, orders, outbox,
-    rows, unique_as_duplicate,
+    Commit, EventRecord, NewEvent, NewSession, Result, Session, StoreError, audit, frames, orders,
+    outbox, rows, unique_as_duplicate,
 };
 use crate::domain::{EventKind, MerchantId, SessionId, SessionState};
 
@@ -23,6 +24,7 @@ macro_rules! columns {
          frame_seq, version, created_at, updated_at"
     };
 }
+pub(super) use columns;
 
 /// A new session: collecting, at version 1, with an empty draft.
 const INSERT: &str = "INSERT INTO sessions (id, merchant_id, user_id, channel, mode, state, \
@@ -111,7 +113,6 @@ pub(super) async fn by_id<'c, DB: Db>(
 /// `NotFound` if there is no such session.
 pub(super) async fn apply_in<DB: Db>(
     tx: &mut Transaction<'_, DB>,
-    origin: &str,
     id: SessionId,
     expected: i64,
     commit: &Commit,
@@ -142,7 +143,7 @@ pub(super) async fn apply_in<DB: Db>(
     let session = rows::session::<DB>(&row)?;
     insert_transition(tx, id, expected, c.state, &commit.event, c.at).await?;
     let first = session.frame_seq - commit.frames.len() as i64 + 1;
-    frames::store(tx, origin, id, first, &commit.frames, c.at).await?;
+    frames::store(tx, id, first, &commit.frames, c.at).await?;
     if let Some(sub) = &commit.submission {
         outbox::insert(tx, sub).await?;
     }
@@ -151,6 +152,9 @@ pub(super) async fn apply_in<DB: Db>(
     }
     if commit.finish_submission {
         outbox::finish(tx, id, c.at).await?;
+    }
+    for call in &commit.model_calls {
+        audit::record(DB::conn(tx), call).await?;
     }
     Ok(session)
 }

@@ -59,11 +59,6 @@ impl Backend for SqliteStore {
         &self.reads
     }
 
-    /// Nothing is announced from an embedded database.
-    fn origin(&self) -> &str {
-        ""
-    }
-
     async fn run_migrations(&self) -> Result<()> {
         super::migrations::sqlite().run(&self.pool).await?;
         Ok(())
@@ -74,6 +69,40 @@ impl Backend for SqliteStore {
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
+
+    /// An embedded database has no round trips to save: each write is a transaction on
+    /// the one writing connection, in this process.
+    async fn open(&self, s: &NewSession, opened: &NewEvent) -> Result<Session> {
+        let mut tx = self.write_tx().await?;
+        let session = super::sessions::create(&mut tx, s, opened).await?;
+        tx.commit().await?;
+        Ok(session)
+    }
+
+    async fn append(&self, id: SessionId, frames: &[serde_json::Value]) -> Result<i64> {
+        let mut tx = self.write_tx().await?;
+        let last = super::frames::append(&mut tx, id, frames, crate::clock::now()).await?;
+        tx.commit().await?;
+        Ok(last)
+    }
+
+    async fn transition(
+        &self,
+        id: SessionId,
+        expected: i64,
+        commit: &Commit,
+        entry: Option<&InboxEntry>,
+    ) -> Result<Option<Session>> {
+        let mut tx = self.write_tx().await?;
+        if let Some(e) = entry
+            && !super::inbox::insert(&mut *tx, e).await?
+        {
+            return Ok(None);
+        }
+        let saved = super::sessions::apply_in(&mut tx, id, expected, commit).await?;
+        tx.commit().await?;
+        Ok(Some(saved))
+    }
 }
 
 impl Db for Sqlite {
@@ -82,8 +111,6 @@ impl Db for Sqlite {
 
     /// SQLite has no row locks; `BEGIN IMMEDIATE` already makes each claim exclusive.
     const SKIP_LOCKED: &'static str = "";
-    /// One process owns an embedded database.
-    const ANNOUNCE: Option<&'static str> = None;
 
     fn conn(c: &mut SqliteConnection) -> &mut SqliteConnection {
         c

@@ -1,5 +1,7 @@
 //! The audit record of every language-model call: what was asked, of whom, what came back.
 
+use std::cell::RefCell;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -91,6 +93,66 @@ pub struct DiscardCalls;
 #[async_trait]
 impl CallRecorder for DiscardCalls {
     async fn record(&self, _call: ModelCall) {}
+}
+
+/// Where calls go that no write of their turn stored: a background writer.
+pub type Spill = tokio::sync::mpsc::UnboundedSender<ModelCall>;
+
+/// The model calls of a turn not yet stored. Whatever is left when the turn ends (it
+/// failed, wrote nothing, or was abandoned) goes to the spill.
+#[derive(Default)]
+struct Held {
+    calls: Vec<ModelCall>,
+    spill: Option<Spill>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(spill) = &self.spill {
+            for call in self.calls.drain(..) {
+                let _ = spill.send(call);
+            }
+        }
+    }
+}
+
+tokio::task_local! {
+    static HELD: RefCell<Held>;
+}
+
+/// Runs a turn holding the model calls it makes, so that each is stored by the write its
+/// answer led to (`held`, then `stored`) rather than by a statement of its own.
+pub async fn holding<T>(turn: impl Future<Output = T>) -> T {
+    HELD.scope(RefCell::default(), turn).await
+}
+
+/// Holds `call` for the running turn's next write, with `spill` for what no write takes;
+/// gives the call back outside a turn.
+pub fn hold(call: ModelCall, spill: &Spill) -> Option<ModelCall> {
+    if HELD.try_with(|_| ()).is_err() {
+        return Some(call);
+    }
+    HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        h.spill.get_or_insert_with(|| spill.clone());
+        h.calls.push(call);
+    });
+    None
+}
+
+/// The running turn's calls not yet stored, for its next write.
+pub fn held() -> Vec<ModelCall> {
+    HELD.try_with(|h| h.borrow().calls.clone())
+        .unwrap_or_default()
+}
+
+/// The first `count` held calls were stored.
+pub fn stored(count: usize) {
+    let _ = HELD.try_with(|h| {
+        let mut h = h.borrow_mut();
+        let count = count.min(h.calls.len());
+        h.calls.drain(..count);
+    });
 }
 
 /// `text` cut to at most [`RESPONSE_CAP_BYTES`], on a character boundary.

@@ -11,6 +11,7 @@ use super::{Error, SessionContext, Workflow};
 use crate::domain::machine::{self, Effect, Event, Transition};
 use crate::domain::{Action, Actor, EndReason, EventKind, Mode, SessionId, SessionState};
 use crate::store::{Commit, InboxEntry, NewEvent, NewSubmission, OrderEffect, Session};
+use crate::understanding::audit;
 
 /// What a transition records besides its event: who did it, the event's payload, and what
 /// the session's sockets are told.
@@ -104,14 +105,17 @@ impl Workflow {
         } = self.prepare(ctx, planned, step)?;
         edit(&mut commit);
         let (flow, s) = (self.clone(), ctx.session.clone());
-        to_the_end(async move {
-            let saved = flow.store.apply(s.id, s.version, &commit).await?;
+        let calls = commit.model_calls.len();
+        let saved = to_the_end(async move {
+            let saved = flow.stored(s.id, flow.store.apply(s.id, s.version, &commit).await)?;
             transitioned(&s, saved.state, commit.event.kind);
             flow.publish(s.id, saved.frame_seq, commit.frames);
             flow.follow_up(s.id, Some(&saved), &follow_ups);
             Ok(saved)
         })
-        .await
+        .await?;
+        audit::stored(calls);
+        Ok(saved)
     }
 
     /// As `commit_planned`, with `entry` stored in the inbox in the same transaction;
@@ -126,17 +130,33 @@ impl Workflow {
         let Prepared { commit, follow_ups } = self.prepare(ctx, planned, step)?;
         let (flow, s) = (self.clone(), ctx.session.clone());
         to_the_end(async move {
-            let then = Some((s.id, s.version, &commit));
-            if !flow.store.record_webhook(&entry, then).await? {
+            let written = flow.store.settle_webhook(&entry, s.id, s.version, &commit);
+            let Some(saved) = flow.stored(s.id, written.await)? else {
                 return Ok(false);
-            }
-            transitioned(&s, commit.change.state, commit.event.kind);
-            let last = s.frame_seq + commit.frames.len() as i64;
-            flow.publish(s.id, last, commit.frames);
-            flow.follow_up(s.id, None, &follow_ups);
+            };
+            transitioned(&s, saved.state, commit.event.kind);
+            flow.publish(s.id, saved.frame_seq, commit.frames);
+            flow.follow_up(s.id, Some(&saved), &follow_ups);
             Ok(true)
         })
         .await
+    }
+
+    /// Keeps what a write stored as this instance's copy of the session; a write that
+    /// found the session moved drops the copy, so the next step reads it afresh.
+    fn stored<T: Kept>(&self, id: SessionId, written: crate::store::Result<T>) -> Result<T, Error> {
+        match written {
+            Ok(saved) => {
+                if let Some(s) = saved.kept() {
+                    self.hub.remember(s);
+                }
+                Ok(saved)
+            }
+            Err(e) => {
+                self.hub.forget_latest(id);
+                Err(e.into())
+            }
+        }
     }
 
     fn prepare(
@@ -164,6 +184,7 @@ impl Workflow {
             payload: step.payload,
         };
         let mut commit = Commit::new(change, event, json);
+        commit.model_calls = audit::held();
         let mut follow_ups = Vec::new();
         for effect in moved.effects {
             follow_ups.extend(self.carry_out(effect, s, &mut commit)?);
@@ -251,6 +272,7 @@ impl Workflow {
         let flow = self.clone();
         to_the_end(async move {
             let last = flow.store.append_frames(id, &json).await?;
+            flow.hub.framed(id, last);
             flow.publish(id, last, json);
             Ok(last)
         })
@@ -268,6 +290,23 @@ impl Workflow {
             })
             .collect();
         self.hub.publish(id, numbered);
+    }
+}
+
+/// A write's result that may hold the session as stored.
+trait Kept {
+    fn kept(&self) -> Option<&Session>;
+}
+
+impl Kept for Session {
+    fn kept(&self) -> Option<&Session> {
+        Some(self)
+    }
+}
+
+impl Kept for Option<Session> {
+    fn kept(&self) -> Option<&Session> {
+        self.as_ref()
     }
 }
 

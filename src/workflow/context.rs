@@ -13,10 +13,21 @@ pub struct SessionContext {
 }
 
 impl Workflow {
-    /// Loads `id` with its merchant and policy.
+    /// `id` with its merchant and policy: the session as this instance last stored or read
+    /// it while a socket or turn holds it here, read from the store otherwise.
     pub async fn load(&self, id: SessionId) -> Result<SessionContext, Error> {
-        let session = self.store.session(id).await?.ok_or(Error::NotFound)?;
+        let session = match self.hub.latest(id) {
+            Some(kept) => kept,
+            None => self.read(id).await?,
+        };
         self.context_of(session).await
+    }
+
+    /// Reads `id` from the store, and keeps it while a socket or turn holds it here.
+    pub async fn read(&self, id: SessionId) -> Result<Session, Error> {
+        let session = self.store.session(id).await?.ok_or(Error::NotFound)?;
+        self.hub.remember(&session);
+        Ok(session)
     }
 
     /// `session`, as this instance last saw it, with its merchant and policy (the merchant

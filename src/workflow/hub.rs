@@ -1,5 +1,8 @@
-//! Fan-out of a session's frames to every socket on it, and one turn at a time per session
-//! within this instance (across instances the version column decides).
+//! Fan-out of a session's frames to every socket on it, one turn at a time per session
+//! within this instance (across instances the version column decides), and the session as
+//! this instance last stored or read it, kept while a socket or a turn holds it here, so
+//! that a socket's turns do not read it again. A copy another instance has moved on from
+//! fails its next commit's version guard and is read afresh.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,6 +11,7 @@ use tokio::sync::{OwnedMutexGuard, broadcast};
 
 use super::frames::Numbered;
 use crate::domain::SessionId;
+use crate::store::Session;
 
 type Sessions = Arc<Mutex<HashMap<SessionId, Entry>>>;
 
@@ -69,10 +73,11 @@ impl Drop for Subscription {
     }
 }
 
-#[derive(Clone)]
 struct Entry {
     frames: broadcast::Sender<Arc<Numbered>>,
     turn: Arc<tokio::sync::Mutex<()>>,
+    /// The session as last stored or read here.
+    latest: Option<Session>,
 }
 
 impl Entry {
@@ -80,20 +85,21 @@ impl Entry {
         Entry {
             frames: broadcast::channel(CHANNEL_CAPACITY).0,
             turn: Arc::default(),
+            latest: None,
         }
     }
 }
 
 impl Hub {
-    fn entry(&self, id: SessionId) -> Entry {
+    fn with_entry<T>(&self, id: SessionId, f: impl FnOnce(&mut Entry) -> T) -> T {
         let mut sessions = self.sessions.lock().expect("hub lock");
-        sessions.entry(id).or_insert_with(Entry::new).clone()
+        f(sessions.entry(id).or_insert_with(Entry::new))
     }
 
     /// Frames published on `id` from now on, until the subscription is dropped.
     pub fn subscribe(&self, id: SessionId) -> Subscription {
         Subscription {
-            frames: self.entry(id).frames.subscribe(),
+            frames: self.with_entry(id, |e| e.frames.subscribe()),
             sessions: Arc::clone(&self.sessions),
             id,
         }
@@ -115,11 +121,46 @@ impl Hub {
 
     /// Waits for this session's turn: one step at a time per session on this instance.
     pub async fn lock(&self, id: SessionId) -> TurnLock {
-        let guard = self.entry(id).turn.lock_owned().await;
+        let turn = self.with_entry(id, |e| Arc::clone(&e.turn));
+        let guard = turn.lock_owned().await;
         TurnLock {
             guard: Some(guard),
             sessions: Arc::clone(&self.sessions),
             id,
+        }
+    }
+
+    /// Keeps `session` as the latest, while a socket or turn holds it here and it is newer
+    /// than the copy kept.
+    pub fn remember(&self, session: &Session) {
+        let mut sessions = self.sessions.lock().expect("hub lock");
+        if let Some(e) = sessions.get_mut(&session.id) {
+            let older = e.latest.as_ref().is_none_or(|l| l.version <= session.version);
+            if older {
+                e.latest = Some(session.clone());
+            }
+        }
+    }
+
+    /// The session as last stored or read here, if kept.
+    pub fn latest(&self, id: SessionId) -> Option<Session> {
+        let sessions = self.sessions.lock().expect("hub lock");
+        sessions.get(&id).and_then(|e| e.latest.clone())
+    }
+
+    /// Frames up to `last` were stored without a state change.
+    pub fn framed(&self, id: SessionId, last: i64) {
+        let mut sessions = self.sessions.lock().expect("hub lock");
+        if let Some(s) = sessions.get_mut(&id).and_then(|e| e.latest.as_mut()) {
+            s.frame_seq = s.frame_seq.max(last);
+        }
+    }
+
+    /// Drops the kept copy: another writer moved the session.
+    pub fn forget_latest(&self, id: SessionId) {
+        let mut sessions = self.sessions.lock().expect("hub lock");
+        if let Some(e) = sessions.get_mut(&id) {
+            e.latest = None;
         }
     }
 

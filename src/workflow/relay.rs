@@ -16,6 +16,8 @@ pub async fn run(flow: Workflow, mut feed: FrameFeed) {
         if !flow.hub.is_watched(id) {
             continue;
         }
+        // Another instance moved the session: the copy kept here is behind.
+        flow.hub.forget_latest(id);
         match flow
             .store
             .frames_after(id, first - 1, last - first + 1)

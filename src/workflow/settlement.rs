@@ -105,7 +105,7 @@ impl Workflow {
     /// Stores `entry` alone: its outcome, or `Duplicate` when the inbox had it already.
     async fn record(&self, entry: InboxEntry) -> Result<SettleOutcome, Error> {
         let outcome = entry.outcome.into();
-        let new = self.store.record_webhook(&entry, None).await?;
+        let new = self.store.record_webhook(&entry).await?;
         Ok(if new {
             outcome
         } else {

@@ -15,6 +15,7 @@ mod chaos;
 mod cli;
 mod dialogue;
 mod idempotency;
+mod kept;
 mod limits;
 mod load;
 mod model;

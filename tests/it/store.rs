@@ -847,17 +847,18 @@ async fn a_webhook_event_is_recorded_once_with_its_transition(b: Backend) {
     };
     let mut commit = Commit::new(change, e, vec![json!({"type": "status"})]);
     commit.finish_submission = true;
+    let saved = store
+        .settle_webhook(&entry, s.id, s.version, &commit)
+        .await
+        .unwrap()
+        .expect("the first copy settles");
+    assert_eq!(saved.state, SessionState::Settled);
     assert!(
         store
-            .record_webhook(&entry, Some((s.id, s.version, &commit)))
+            .settle_webhook(&entry, s.id, s.version, &commit)
             .await
             .unwrap()
-    );
-    assert!(
-        !store
-            .record_webhook(&entry, Some((s.id, s.version, &commit)))
-            .await
-            .unwrap(),
+            .is_none(),
         "a duplicate changes nothing"
     );
     let after = store.session(s.id).await.unwrap().unwrap();
@@ -882,7 +883,7 @@ async fn a_webhook_event_is_recorded_once_with_its_transition(b: Backend) {
     };
     assert!(matches!(
         store
-            .record_webhook(&late, Some((s.id, s.version, &commit)))
+            .settle_webhook(&late, s.id, s.version, &commit)
             .await,
         Err(StoreError::Conflict)
     ));

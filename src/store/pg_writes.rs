@@ -1,0 +1,282 @@
+//! Postgres writes a session's transition as one statement: a data-modifying CTE that moves
+//! the session (version-guarded), appends its event, stores and announces its frames, and,
+//! when the transition brings them, writes the outbox row, the order's accounting, the
+//! submission's end and the webhook's inbox row. One round trip, one implicit transaction,
+//! no `BEGIN`/`COMMIT`. A guard that fails leaves the statement without a row, and the
+//! cause is read afterwards (the rare path).
+
+use std::sync::LazyLock;
+
+use sqlx::postgres::{PgPool, Postgres};
+use sqlx::types::Json;
+
+use super::db::{Bind, Q};
+use super::sessions::columns;
+use super::{
+    Commit, InboxEntry, NewEvent, NewSession, OrderEffect, Result, Session, StoreError, audit,
+    inbox, rows, sessions, unique_as_duplicate,
+};
+use crate::domain::{EventKind, SessionId, SessionState};
+
+/// Parameters: $1 session, $2 expected version, $3–$13 the change (see `bind_change`),
+/// $14–$16 the event, $17 the frames as a JSON array, $18 the announcing store, $19–$24 the
+/// outbox row, $25–$28 the order effect, $29 whether the submission ends, $30 the model
+/// calls; with an inbox row, $31–$38.
+fn transition_sql(inbox: bool) -> String {
+    let (inbox_guard, inbox_insert) = if inbox {
+        (
+            " AND NOT EXISTS (SELECT 1 FROM webhook_inbox \
+             WHERE merchant_id = $31 AND event_id = $32)",
+            ", inboxed AS (INSERT INTO webhook_inbox (merchant_id, event_id, session_id, kind, \
+             idempotency_key, outcome, payload, received_at) \
+             SELECT $31, $32, $33, $34, $35, $36, $37, $38 FROM moved)",
+        )
+    } else {
+        ("", "")
+    };
+    format!(
+        "WITH moved AS (UPDATE sessions SET state = $3, mode = $4, reason = $5, \
+         proposed_action = $6, confirmation_hash = $7, confirmation_expires_at = $8, \
+         clarifications = $9, draft = $11, version = version + 1, updated_at = $10, \
+         consented_at = CASE WHEN $12 THEN $10 ELSE consented_at END, \
+         frame_seq = frame_seq + $13 \
+         WHERE id = $1 AND version = $2 \
+         AND EXISTS (SELECT 1 FROM session_events WHERE session_id = $1 AND seq = $2) \
+         AND ($25::text IS DISTINCT FROM 'reserve' OR EXISTS (SELECT 1 FROM orders \
+           WHERE merchant_id = $26 AND order_id = $27 \
+           AND refunded_minor + reserved_minor + $28 <= amount_minor)){inbox_guard} \
+         RETURNING {cols}), \
+         event AS (INSERT INTO session_events \
+         (session_id, seq, from_state, to_state, kind, actor, payload, at) \
+         SELECT $1, $2 + 1, e.to_state, $3, $14, $15, $16, $10 \
+         FROM moved, session_events e WHERE e.session_id = $1 AND e.seq = $2), \
+         framed AS (INSERT INTO session_frames (session_id, seq, frame, at) \
+         SELECT $1, moved.frame_seq - $13 + f.n, f.frame, $10 \
+         FROM moved, jsonb_array_elements($17) WITH ORDINALITY AS f(frame, n)), \
+         announced AS (SELECT pg_notify('countersign_frames', $1 || ' ' || \
+         (frame_seq - $13 + 1) || ' ' || frame_seq || ' ' || $18) FROM moved WHERE $13 > 0), \
+         submitted AS (INSERT INTO submissions (idempotency_key, session_id, merchant_id, \
+         provider, action, currency, amount_minor, state, attempts, next_attempt_at, \
+         created_at, updated_at) SELECT $19, $1, $20, $21, $22, $23, $24, 'pending', 0, \
+         $10, $10, $10 FROM moved WHERE $19::text IS NOT NULL), \
+         held AS (UPDATE orders SET reserved_minor = reserved_minor + \
+         CASE WHEN $25 = 'reserve' THEN $28 ELSE -$28 END, \
+         refunded_minor = refunded_minor + CASE WHEN $25 = 'settle' THEN $28 ELSE 0 END \
+         WHERE merchant_id = $26 AND order_id = $27 AND EXISTS (SELECT 1 FROM moved) \
+         AND ($25 = 'reserve' OR reserved_minor >= $28) RETURNING 1), \
+         finished AS (UPDATE submissions SET state = 'done', locked_until = NULL, \
+         updated_at = $10 WHERE session_id = $1 AND $29 AND EXISTS (SELECT 1 FROM moved)), \
+         {audited}{inbox_insert} \
+         SELECT {cols}, (SELECT count(*) FROM held) AS held, \
+         (SELECT count(*) FROM announced) AS announced FROM moved",
+        cols = columns!(),
+        audited = audit::PG_WITH_TRANSITION,
+    )
+}
+
+static TRANSITION: LazyLock<String> = LazyLock::new(|| transition_sql(false));
+static TRANSITION_WITH_INBOX: LazyLock<String> = LazyLock::new(|| transition_sql(true));
+
+/// A new session and its `opened` event as seq 1.
+const OPEN: &str = concat!(
+    "WITH opened AS (INSERT INTO sessions (id, merchant_id, user_id, channel, mode, state, \
+     clarifications, draft, frame_seq, device, client_token_hash, version, created_at, \
+     updated_at) VALUES ($1, $2, $3, $4, $4, $5, 0, $9, 0, $6, $7, 1, $8, $8) RETURNING ",
+    columns!(),
+    "), event AS (INSERT INTO session_events \
+     (session_id, seq, from_state, to_state, kind, actor, payload, at) \
+     SELECT id, 1, NULL, state, $10, $11, $12, created_at FROM opened) \
+     SELECT ",
+    columns!(),
+    " FROM opened"
+);
+
+/// Frames with no state change: numbered after the session's last, stored and announced.
+const APPEND: &str = "WITH numbered AS (UPDATE sessions SET frame_seq = frame_seq + $2 \
+     WHERE id = $1 RETURNING frame_seq), \
+     framed AS (INSERT INTO session_frames (session_id, seq, frame, at) \
+     SELECT $1, numbered.frame_seq - $2 + f.n, f.frame, $3 \
+     FROM numbered, jsonb_array_elements($4) WITH ORDINALITY AS f(frame, n)), \
+     announced AS (SELECT pg_notify('countersign_frames', $1 || ' ' || \
+     (frame_seq - $2 + 1) || ' ' || frame_seq || ' ' || $5) FROM numbered) \
+     SELECT frame_seq, (SELECT count(*) FROM announced) AS announced FROM numbered";
+
+pub(super) async fn open(pool: &PgPool, s: &NewSession, opened: &NewEvent) -> Result<Session> {
+    let row = sqlx::query::<Postgres>(OPEN)
+        .arg(s.id.to_string())
+        .arg(s.merchant_id.as_str())
+        .arg(s.user_id.as_str())
+        .arg(s.channel.as_str())
+        .arg(SessionState::Collecting.as_str())
+        .arg(&s.device)
+        .arg(&s.client_token_hash)
+        .arg(s.created_at)
+        .arg(Json(serde_json::json!({})))
+        .arg(opened.kind.as_str())
+        .arg(opened.actor.as_str())
+        .arg(Json(&opened.payload))
+        .fetch_one(pool)
+        .await
+        .map_err(unique_as_duplicate)?;
+    rows::session::<Postgres>(&row)
+}
+
+pub(super) async fn append(
+    pool: &PgPool,
+    origin: &str,
+    id: SessionId,
+    frames: &[serde_json::Value],
+) -> Result<i64> {
+    let row = sqlx::query::<Postgres>(APPEND)
+        .arg(id.to_string())
+        .arg(frames.len() as i64)
+        .arg(crate::clock::now())
+        .arg(Json(frames))
+        .arg(origin)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(sqlx::Row::try_get(&row, "frame_seq")?)
+}
+
+/// Writes `commit` (and `entry`, the inbox row that brings it) if the session is still at
+/// `expected`. `None` when the inbox had `entry` already and nothing was written.
+pub(super) async fn transition(
+    pool: &PgPool,
+    origin: &str,
+    id: SessionId,
+    expected: i64,
+    commit: &Commit,
+    entry: Option<&InboxEntry>,
+) -> Result<Option<Session>> {
+    let sql = match entry {
+        Some(_) => TRANSITION_WITH_INBOX.as_str(),
+        None => TRANSITION.as_str(),
+    };
+    let mut q = sqlx::query::<Postgres>(sql).arg(id.to_string()).arg(expected);
+    q = bind_change(q, commit);
+    q = bind_rest(q, commit, origin);
+    if let Some(e) = entry {
+        q = inbox::bind(q, e);
+    }
+    let row = match q.fetch_optional(pool).await {
+        Ok(row) => row,
+        Err(e) if entry.is_some() => return duplicate_entry(statement_error(e)),
+        Err(e) => return Err(statement_error(e)),
+    };
+    match row {
+        Some(row) => {
+            let held: i64 = sqlx::Row::try_get(&row, "held")?;
+            if commit.order.is_some() && held == 0 {
+                tracing::warn!(session_id = %id, "order accounting did not match its reservation");
+            }
+            rows::session::<Postgres>(&row).map(Some)
+        }
+        None => why_not(pool, id, expected, commit, entry).await,
+    }
+}
+
+/// The session's fields, $3–$13.
+fn bind_change<'q>(q: Q<'q, Postgres>, commit: &'q Commit) -> Q<'q, Postgres> {
+    let c = &commit.change;
+    q.arg(c.state.as_str())
+        .arg(c.mode.as_str())
+        .arg(c.reason.map(|r| r.as_str()))
+        .arg(c.proposed_action.as_ref().map(Json))
+        .arg(&c.confirmation_hash)
+        .arg(c.confirmation_expires_at)
+        .arg(c.clarifications)
+        .arg(c.at)
+        .arg(Json(&c.draft))
+        .arg(commit.event.kind == EventKind::Confirmed)
+        .arg(commit.frames.len() as i64)
+}
+
+/// The event, frames, announcement, outbox row, order effect, submission end and model
+/// calls, $14–$30.
+fn bind_rest<'q>(q: Q<'q, Postgres>, commit: &'q Commit, origin: &'q str) -> Q<'q, Postgres> {
+    let e = &commit.event;
+    let q = q
+        .arg(e.kind.as_str())
+        .arg(e.actor.as_str())
+        .arg(Json(&e.payload))
+        .arg(Json(&commit.frames))
+        .arg(origin);
+    let sub = commit.submission.as_ref();
+    let q = q
+        .arg(sub.map(|s| s.idempotency_key.as_str()))
+        .arg(sub.map(|s| s.merchant_id.as_str()))
+        .arg(sub.map(|s| s.provider.as_str()))
+        .arg(sub.map(|s| Json(&s.action)))
+        .arg(sub.map(|s| s.amount.currency().code()))
+        .arg(sub.map(|s| s.amount.minor()));
+    let (kind, merchant, order, minor) = match &commit.order {
+        Some(OrderEffect::Reserve {
+            merchant_id,
+            order_id,
+            minor,
+        }) => (Some("reserve"), Some(merchant_id), Some(order_id), Some(*minor)),
+        Some(OrderEffect::Settle {
+            merchant_id,
+            order_id,
+            minor,
+        }) => (Some("settle"), Some(merchant_id), Some(order_id), Some(*minor)),
+        Some(OrderEffect::Release {
+            merchant_id,
+            order_id,
+            minor,
+        }) => (Some("release"), Some(merchant_id), Some(order_id), Some(*minor)),
+        None => (None, None, None, None),
+    };
+    q.arg(kind)
+        .arg(merchant.map(|m| m.as_str()))
+        .arg(order.map(|o| o.as_str()))
+        .arg(minor)
+        .arg(commit.finish_submission)
+        .arg(Json(&commit.model_calls))
+}
+
+/// A statement error in domain terms: a key taken is `Duplicate`, an order pushed past its
+/// amount (two refunds racing for the same money) is `Insufficient`.
+fn statement_error(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        let on_orders = db.constraint().is_some_and(|c| c.starts_with("orders_"));
+        if db.is_check_violation() && on_orders {
+            return StoreError::Insufficient;
+        }
+    }
+    unique_as_duplicate(e)
+}
+
+/// With an inbox row, a duplicate key is the same event arriving twice at once: the other
+/// copy wrote it, so this one writes nothing.
+fn duplicate_entry(e: StoreError) -> Result<Option<Session>> {
+    match e {
+        StoreError::Duplicate => Ok(None),
+        e => Err(e),
+    }
+}
+
+/// Why a transition wrote nothing: the event was in the inbox already, the session moved
+/// on or is not there, or the order cannot hold the refund.
+async fn why_not(
+    pool: &PgPool,
+    id: SessionId,
+    expected: i64,
+    commit: &Commit,
+    entry: Option<&InboxEntry>,
+) -> Result<Option<Session>> {
+    if let Some(e) = entry
+        && inbox::has(pool, &e.merchant_id, &e.event_id).await?
+    {
+        return Ok(None);
+    }
+    match sessions::by_id(pool, id).await? {
+        None => Err(StoreError::NotFound),
+        Some(s) if s.version != expected => Err(StoreError::Conflict),
+        Some(_) if matches!(commit.order, Some(OrderEffect::Reserve { .. })) => {
+            Err(StoreError::Insufficient)
+        }
+        Some(_) => Err(StoreError::Corrupt(format!("{id} has no event {expected}"))),
+    }
+}
