@@ -78,6 +78,7 @@ impl AppState {
             risk,
             providers.provider,
             config.clock.clone(),
+            config.run_dispatcher,
         );
         let dialogue = Dialogue {
             flow: flow.clone(),

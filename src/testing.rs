@@ -47,6 +47,8 @@ pub async fn shop(
         device: None,
         client_token_hash: "h".into(),
         created_at: now,
+        draft: Default::default(),
+        frames: Vec::new(),
     };
     let opened = NewEvent {
         kind: EventKind::Opened,

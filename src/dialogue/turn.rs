@@ -7,8 +7,7 @@ use tracing::Instrument;
 
 use super::dispose::{self, Book, Decision, Question};
 use super::{Dialogue, Error, menu};
-use crate::domain::draft::Field;
-use crate::domain::draft::Role;
+use crate::domain::draft::{Draft, Field, Role};
 use crate::domain::machine::{Effect, Event};
 use crate::domain::{Actor, Lang, Mode, SessionId, SessionState};
 use crate::store::{Contact, Order};
@@ -136,9 +135,33 @@ impl Dialogue {
         let _lock = self.flow.hub.lock(id).await;
         let mut c = self.without_book(id).await?;
         let s = &c.ctx.session;
-        if s.frame_seq > 0 || s.state.is_terminal() {
+        if s.state.is_terminal() {
             return Ok(());
         }
+        if s.frame_seq == 0 {
+            return self.greet_first(c).await;
+        }
+        // Greeted when it opened: while the greeting is the only frame, a client arriving
+        // hears it, and the opening text is read (once: any turn writes more frames).
+        let unread = s.frame_seq == 1 && s.mode == Mode::Chat;
+        if unread {
+            let said = greeting(c.lang()).to_json();
+            self.flow.publish(id, 1, vec![said]);
+        }
+        match c.ctx.session.draft.opening.take() {
+            Some(text) if unread => {
+                self.open_book(&mut c).await?;
+                self.user_message(&mut c, &text).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Greets a session that was opened without its greeting: every menu session (the
+    /// menu needs the shopper's book), and chat sessions stored before greetings were
+    /// stored with the session.
+    async fn greet_first(&self, mut c: Conversation) -> Result<(), Error> {
+        let id = c.ctx.session.id;
         let events = self.flow.store.events(id).await?;
         let opening = events
             .first()
@@ -151,10 +174,7 @@ impl Dialogue {
         if opening.is_some() || mode == Mode::Menu {
             self.open_book(&mut c).await?;
         }
-        let mut frames = vec![ServerFrame::agent(c.lang().say(
-            "Hi! I can help with refunds and transfers.",
-            "您好！我可以帮您退款或转账。",
-        ))];
+        let mut frames = vec![greeting(c.lang())];
         if mode == Mode::Menu {
             frames.push(menu::view(
                 &c.ctx.session.draft,
@@ -166,6 +186,24 @@ impl Dialogue {
         match opening {
             Some(text) if mode == Mode::Chat => self.user_message(&mut c, &text).await,
             _ => Ok(()),
+        }
+    }
+
+    /// The draft and frames a session opens with: a chat session is greeted in the
+    /// language of its opening text (read at its first turn) and stores the greeting with
+    /// itself; a menu session is greeted with its menu when a client arrives.
+    pub fn opening(channel: Mode, text: Option<&str>) -> (Draft, Vec<ServerFrame>) {
+        let mut draft = Draft::default();
+        if let Some(text) = text {
+            draft.lang = Lang::of(text);
+        }
+        match channel {
+            Mode::Chat => {
+                draft.opening = text.map(str::to_owned);
+                let frames = vec![greeting(draft.lang)];
+                (draft, frames)
+            }
+            Mode::Menu => (draft, Vec::new()),
         }
     }
 
@@ -366,6 +404,13 @@ impl Dialogue {
             .await?;
         Ok(())
     }
+}
+
+fn greeting(lang: Lang) -> ServerFrame {
+    ServerFrame::agent(lang.say(
+        "Hi! I can help with refunds and transfers.",
+        "您好！我可以帮您退款或转账。",
+    ))
 }
 
 fn accepts_messages(state: SessionState) -> Result<(), Error> {

@@ -88,6 +88,9 @@ pub struct Draft {
     pub reason_settled: bool,
     pub asking: Option<Asking>,
     pub history: Vec<ChatLine>,
+    /// The text a chat session was opened with, until its first turn reads it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opening: Option<String>,
 }
 
 impl Draft {

@@ -11,9 +11,11 @@ use super::auth::{Caller, MerchantAuth};
 use super::error::{AppError, Result};
 use super::{idempotency, json};
 use crate::app::AppState;
+use crate::dialogue::Dialogue;
 use crate::domain::{Actor, EventKind, Mode, SessionId, SessionState, UserId};
 use crate::secrets::{hash_credential, random_token};
 use crate::store::{EventRecord, Merchant, NewEvent, NewSession, Session};
+use crate::workflow::frames::ServerFrame;
 
 const MAX_TEXT_CHARS: usize = 4000;
 const MAX_DEVICE_CHARS: usize = 200;
@@ -83,6 +85,7 @@ async fn create(app: &AppState, merchant: &Merchant, req: OpenSession) -> Result
     let text = checked_text("text", req.text, MAX_TEXT_CHARS)?;
     let device = checked_text("device", req.device, MAX_DEVICE_CHARS)?;
     let client_token = random_token(super::auth::CLIENT_TOKEN_PREFIX);
+    let (draft, greeting) = Dialogue::opening(req.channel, text.as_deref());
     let new = NewSession {
         id: SessionId::new(),
         merchant_id: merchant.id.clone(),
@@ -91,6 +94,8 @@ async fn create(app: &AppState, merchant: &Merchant, req: OpenSession) -> Result
         device,
         client_token_hash: hash_credential(client_token.expose()),
         created_at: app.flow.clock.now(),
+        draft,
+        frames: greeting.iter().map(ServerFrame::to_json).collect(),
     };
     let opened = NewEvent {
         kind: EventKind::Opened,

@@ -19,9 +19,11 @@ macro_rules! columns {
     };
 }
 
+/// A row written leased (`$9`) counts its first attempt.
 const INSERT: &str = "INSERT INTO submissions (idempotency_key, session_id, merchant_id, \
-     provider, action, currency, amount_minor, state, attempts, next_attempt_at, created_at, \
-     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8)";
+     provider, action, currency, amount_minor, state, attempts, next_attempt_at, \
+     locked_until, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', \
+     CASE WHEN $9 IS NULL THEN 0 ELSE 1 END, $8, $9, $8, $8)";
 const FINISH: &str = "UPDATE submissions SET state = 'done', locked_until = NULL, \
      updated_at = $2 WHERE session_id = $1";
 /// Leases due rows until `$2` and counts the attempt; completed with the backend's
@@ -64,6 +66,7 @@ pub(super) async fn insert<DB: Db>(tx: &mut Transaction<'_, DB>, s: &NewSubmissi
         .arg(s.amount.currency().code())
         .arg(s.amount.minor())
         .arg(s.at)
+        .arg(s.leased_until)
         .execute(DB::conn(tx))
         .await
         .map_err(super::unique_as_duplicate)?;

@@ -16,20 +16,20 @@ use super::{
     Commit, InboxEntry, NewEvent, NewSession, OrderEffect, Result, Session, StoreError, audit,
     inbox, rows, sessions, unique_as_duplicate,
 };
-use crate::domain::{EventKind, SessionId, SessionState};
+use crate::domain::{EventKind, SessionId};
 
 /// Parameters: $1 session, $2 expected version, $3–$13 the change (see `bind_change`),
 /// $14–$16 the event, $17 the frames as a JSON array, $18 the announcing store, $19–$24 the
 /// outbox row, $25–$28 the order effect, $29 whether the submission ends, $30 the model
-/// calls; with an inbox row, $31–$38.
+/// calls, $31 the outbox row's lease; with an inbox row, $32–$39.
 fn transition_sql(inbox: bool) -> String {
     let (inbox_guard, inbox_insert) = if inbox {
         (
             " AND NOT EXISTS (SELECT 1 FROM webhook_inbox \
-             WHERE merchant_id = $31 AND event_id = $32)",
+             WHERE merchant_id = $32 AND event_id = $33)",
             ", inboxed AS (INSERT INTO webhook_inbox (merchant_id, event_id, session_id, kind, \
              idempotency_key, outcome, payload, received_at) \
-             SELECT $31, $32, $33, $34, $35, $36, $37, $38 FROM moved)",
+             SELECT $32, $33, $34, $35, $36, $37, $38, $39 FROM moved)",
         )
     } else {
         ("", "")
@@ -57,8 +57,9 @@ fn transition_sql(inbox: bool) -> String {
          (frame_seq - $13 + 1) || ' ' || frame_seq || ' ' || $18) FROM moved WHERE $13 > 0), \
          submitted AS (INSERT INTO submissions (idempotency_key, session_id, merchant_id, \
          provider, action, currency, amount_minor, state, attempts, next_attempt_at, \
-         created_at, updated_at) SELECT $19, $1, $20, $21, $22, $23, $24, 'pending', 0, \
-         $10, $10, $10 FROM moved WHERE $19::text IS NOT NULL), \
+         locked_until, created_at, updated_at) SELECT $19, $1, $20, $21, $22, $23, $24, \
+         'pending', CASE WHEN $31::timestamptz IS NULL THEN 0 ELSE 1 END, $10, $31, $10, $10 \
+         FROM moved WHERE $19::text IS NOT NULL), \
          held AS (UPDATE orders SET reserved_minor = reserved_minor + \
          CASE WHEN $25 = 'reserve' THEN $28 ELSE -$28 END, \
          refunded_minor = refunded_minor + CASE WHEN $25 = 'settle' THEN $28 ELSE 0 END \
@@ -77,19 +78,22 @@ fn transition_sql(inbox: bool) -> String {
 static TRANSITION: LazyLock<String> = LazyLock::new(|| transition_sql(false));
 static TRANSITION_WITH_INBOX: LazyLock<String> = LazyLock::new(|| transition_sql(true));
 
-/// A new session and its `opened` event as seq 1.
-const OPEN: &str = concat!(
-    "WITH opened AS (INSERT INTO sessions (id, merchant_id, user_id, channel, mode, state, \
-     clarifications, draft, frame_seq, device, client_token_hash, version, created_at, \
-     updated_at) VALUES ($1, $2, $3, $4, $4, $5, 0, $9, 0, $6, $7, 1, $8, $8) RETURNING ",
-    columns!(),
-    "), event AS (INSERT INTO session_events \
-     (session_id, seq, from_state, to_state, kind, actor, payload, at) \
-     SELECT id, 1, NULL, state, $10, $11, $12, created_at FROM opened) \
-     SELECT ",
-    columns!(),
-    " FROM opened"
-);
+/// A new session (`sessions::INSERT`, $1–$10), its `opened` event as seq 1 ($11–$13) and
+/// its first frames ($14). Nobody can be listening yet: nothing is announced.
+static OPEN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH opened AS ({insert} RETURNING {cols}), \
+         event AS (INSERT INTO session_events \
+         (session_id, seq, from_state, to_state, kind, actor, payload, at) \
+         SELECT id, 1, NULL, state, $11, $12, $13, created_at FROM opened), \
+         framed AS (INSERT INTO session_frames (session_id, seq, frame, at) \
+         SELECT id, f.n, f.frame, created_at \
+         FROM opened, jsonb_array_elements($14) WITH ORDINALITY AS f(frame, n)) \
+         SELECT {cols} FROM opened",
+        insert = sessions::INSERT,
+        cols = columns!(),
+    )
+});
 
 /// Frames with no state change: numbered after the session's last, stored and announced.
 const APPEND: &str = "WITH numbered AS (UPDATE sessions SET frame_seq = frame_seq + $2 \
@@ -102,19 +106,11 @@ const APPEND: &str = "WITH numbered AS (UPDATE sessions SET frame_seq = frame_se
      SELECT frame_seq, (SELECT count(*) FROM announced) AS announced FROM numbered";
 
 pub(super) async fn open(pool: &PgPool, s: &NewSession, opened: &NewEvent) -> Result<Session> {
-    let row = sqlx::query::<Postgres>(OPEN)
-        .arg(s.id.to_string())
-        .arg(s.merchant_id.as_str())
-        .arg(s.user_id.as_str())
-        .arg(s.channel.as_str())
-        .arg(SessionState::Collecting.as_str())
-        .arg(&s.device)
-        .arg(&s.client_token_hash)
-        .arg(s.created_at)
-        .arg(Json(serde_json::json!({})))
+    let row = sessions::bind_new(sqlx::query::<Postgres>(&OPEN), s)
         .arg(opened.kind.as_str())
         .arg(opened.actor.as_str())
         .arg(Json(&opened.payload))
+        .arg(Json(&s.frames))
         .fetch_one(pool)
         .await
         .map_err(unique_as_duplicate)?;
@@ -192,8 +188,8 @@ fn bind_change<'q>(q: Q<'q, Postgres>, commit: &'q Commit) -> Q<'q, Postgres> {
         .arg(commit.frames.len() as i64)
 }
 
-/// The event, frames, announcement, outbox row, order effect, submission end and model
-/// calls, $14–$30.
+/// The event, frames, announcement, outbox row, order effect, submission end, model calls
+/// and the outbox row's lease, $14–$31.
 fn bind_rest<'q>(q: Q<'q, Postgres>, commit: &'q Commit, origin: &'q str) -> Q<'q, Postgres> {
     let e = &commit.event;
     let q = q
@@ -234,6 +230,7 @@ fn bind_rest<'q>(q: Q<'q, Postgres>, commit: &'q Commit, origin: &'q str) -> Q<'
         .arg(minor)
         .arg(commit.finish_submission)
         .arg(Json(&commit.model_calls))
+        .arg(sub.and_then(|s| s.leased_until))
 }
 
 /// A statement error in domain terms: a key taken is `Duplicate`, an order pushed past its

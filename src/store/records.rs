@@ -73,6 +73,10 @@ pub struct NewSession {
     pub device: Option<String>,
     pub client_token_hash: String,
     pub created_at: DateTime<Utc>,
+    /// The draft it starts with.
+    pub draft: Draft,
+    /// Frames for its sockets, stored with it (the greeting), numbered from 1.
+    pub frames: Vec<Value>,
 }
 
 /// The mutable part of a session; `apply` writes all of it.
@@ -255,6 +259,30 @@ pub struct NewSubmission {
     pub action: Action,
     pub amount: Money,
     pub at: DateTime<Utc>,
+    /// Written already leased to the instance that delivers it at once, as its first
+    /// attempt; `None` leaves it to whichever dispatcher claims it first.
+    pub leased_until: Option<DateTime<Utc>>,
+}
+
+impl NewSubmission {
+    /// The row as written, for the instance that holds its lease.
+    pub fn as_claimed(&self) -> Submission {
+        Submission {
+            idempotency_key: self.idempotency_key.clone(),
+            session_id: self.session_id,
+            merchant_id: self.merchant_id.clone(),
+            provider: self.provider.clone(),
+            action: self.action.clone(),
+            amount: self.amount,
+            state: SubmissionState::Pending,
+            attempts: 1,
+            next_attempt_at: self.at,
+            provider_reference: None,
+            last_error: None,
+            created_at: self.at,
+            updated_at: self.at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -4,11 +4,10 @@
 //! (`pg_writes`).
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use sqlx::types::Json;
 use sqlx::{Executor, Transaction};
 
-use super::db::{Bind, Columns, Db};
+use super::db::{Bind, Columns, Db, Q};
 use super::{
     Commit, EventRecord, NewEvent, NewSession, Result, Session, StoreError, audit, frames, orders,
     outbox, rows, unique_as_duplicate,
@@ -26,10 +25,10 @@ macro_rules! columns {
 }
 pub(super) use columns;
 
-/// A new session: collecting, at version 1, with an empty draft.
-const INSERT: &str = "INSERT INTO sessions (id, merchant_id, user_id, channel, mode, state, \
-     clarifications, draft, frame_seq, device, client_token_hash, version, created_at, \
-     updated_at) VALUES ($1, $2, $3, $4, $4, $5, 0, $9, 0, $6, $7, 1, $8, $8)";
+/// A new session: collecting, at version 1, with its first draft and first frames.
+pub(super) const INSERT: &str = "INSERT INTO sessions (id, merchant_id, user_id, channel, \
+     mode, state, clarifications, draft, frame_seq, device, client_token_hash, version, \
+     created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $5, 0, $9, $10, $6, $7, 1, $8, $8)";
 const BY_ID: &str = concat!("SELECT ", columns!(), " FROM sessions WHERE id = $1");
 /// One statement moves the session, bumps its version and numbers its frames; the row lock
 /// it takes orders concurrent writers. `consented_at` is set by the consent itself.
@@ -64,26 +63,32 @@ const INSERT_TRANSITION: &str = "INSERT INTO session_events \
 const EVENTS: &str = "SELECT session_id, seq, from_state, to_state, kind, actor, payload, at \
      FROM session_events WHERE session_id = $1 ORDER BY seq";
 
-/// Creates the session with its `opened` event as seq 1.
+/// Binds `INSERT`'s parameters.
+pub(super) fn bind_new<'q, DB: Db>(q: Q<'q, DB>, s: &'q NewSession) -> Q<'q, DB> {
+    q.arg(s.id.to_string())
+        .arg(s.merchant_id.as_str())
+        .arg(s.user_id.as_str())
+        .arg(s.channel.as_str())
+        .arg(SessionState::Collecting.as_str())
+        .arg(&s.device)
+        .arg(&s.client_token_hash)
+        .arg(s.created_at)
+        .arg(Json(&s.draft))
+        .arg(s.frames.len() as i64)
+}
+
+/// Creates the session with its `opened` event as seq 1 and its first frames.
 pub(super) async fn create<DB: Db>(
     tx: &mut Transaction<'_, DB>,
     s: &NewSession,
     opened: &NewEvent,
 ) -> Result<Session> {
     let initial = SessionState::Collecting;
-    sqlx::query::<DB>(INSERT)
-        .arg(s.id.to_string())
-        .arg(s.merchant_id.as_str())
-        .arg(s.user_id.as_str())
-        .arg(s.channel.as_str())
-        .arg(initial.as_str())
-        .arg(&s.device)
-        .arg(&s.client_token_hash)
-        .arg(s.created_at)
-        .arg(Json(json!({})))
+    bind_new(sqlx::query::<DB>(INSERT), s)
         .execute(DB::conn(tx))
         .await
         .map_err(unique_as_duplicate)?;
+    frames::store(tx, s.id, 1, &s.frames, s.created_at).await?;
     sqlx::query::<DB>(INSERT_EVENT)
         .arg(s.id.to_string())
         .arg(1_i64)

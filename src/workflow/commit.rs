@@ -10,7 +10,9 @@ use super::frames::{Numbered, ServerFrame};
 use super::{Error, SessionContext, Workflow};
 use crate::domain::machine::{self, Effect, Event, Transition};
 use crate::domain::{Action, Actor, EndReason, EventKind, Mode, SessionId, SessionState};
-use crate::store::{Commit, InboxEntry, NewEvent, NewSubmission, OrderEffect, Session};
+use crate::store::{
+    Commit, InboxEntry, NewEvent, NewSubmission, OrderEffect, Session, Submission,
+};
 use crate::understanding::audit;
 
 /// What a transition records besides its event: who did it, the event's payload, and what
@@ -56,10 +58,11 @@ impl Planned {
 }
 
 /// Work an effect starts once its transition is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum FollowUp {
     Assess,
-    Deliver,
+    /// Hand the submission, leased to this instance, to the provider.
+    Deliver(Box<Submission>),
     Review,
 }
 
@@ -210,8 +213,9 @@ impl Workflow {
             Effect::AssessRisk => return Ok(Some(FollowUp::Assess)),
             Effect::QueueForReview => return Ok(Some(FollowUp::Review)),
             Effect::SubmitToProvider => {
-                self.outbox(s, commit)?;
-                return Ok(Some(FollowUp::Deliver));
+                let written = self.outbox(s, commit)?;
+                let leased = written.leased_until.is_some();
+                return Ok(leased.then(|| FollowUp::Deliver(Box::new(written.as_claimed()))));
             }
         }
         Ok(None)
@@ -231,7 +235,7 @@ impl Workflow {
                     };
                     tokio::spawn(assess.in_current_span());
                 }
-                FollowUp::Deliver => self.dispatch.notify_one(),
+                FollowUp::Deliver(submission) => self.deliver_now(*submission.clone()),
                 FollowUp::Review => {
                     metrics::counter!(crate::metrics::REVIEWS_QUEUED).increment(1);
                     tracing::info!(session_id = %id, "queued for an operator's review");
@@ -241,18 +245,22 @@ impl Workflow {
     }
 
     /// The outbox row (and, for a refund, the hold on the order) that entering `submitted`
-    /// writes in the same transaction.
-    fn outbox(&self, s: &Session, commit: &mut Commit) -> Result<(), Error> {
+    /// writes in the same transaction. Where this instance delivers, the row is written
+    /// leased to it.
+    fn outbox(&self, s: &Session, commit: &mut Commit) -> Result<NewSubmission, Error> {
         let action = proposed(s)?;
-        commit.submission = Some(NewSubmission {
+        let at = commit.change.at;
+        let written = NewSubmission {
             idempotency_key: crate::payments::idempotency_key(s.id, &action),
             session_id: s.id,
             merchant_id: s.merchant_id.clone(),
             provider: self.provider.name().to_owned(),
             action: action.clone(),
             amount: action.amount(),
-            at: commit.change.at,
-        });
+            at,
+            leased_until: self.delivers.then(|| at + super::outbox::LEASE),
+        };
+        commit.submission = Some(written.clone());
         if let Action::Refund {
             order_id, amount, ..
         } = action
@@ -263,7 +271,7 @@ impl Workflow {
                 minor: amount.minor(),
             });
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Stores and publishes frames that change nothing else; returns the last one's seq.
@@ -279,7 +287,8 @@ impl Workflow {
         .await
     }
 
-    fn publish(&self, id: SessionId, last: i64, frames: Vec<Value>) {
+    /// Hands stored frames, the last numbered `last`, to this instance's sockets.
+    pub fn publish(&self, id: SessionId, last: i64, frames: Vec<Value>) {
         let first = last - frames.len() as i64 + 1;
         let numbered = frames
             .into_iter()

@@ -29,7 +29,7 @@ pub mod sweeper;
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
+use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::merchants::cache::MerchantCache;
@@ -58,8 +58,10 @@ pub struct Parts {
     pub risk: Arc<dyn RiskEngine>,
     pub provider: Arc<dyn Provider>,
     pub clock: Clock,
-    /// Wakes the outbox's delivery when a submission is written.
-    dispatch: Notify,
+    /// This instance delivers what it submits at once (it runs the outbox dispatcher).
+    delivers: bool,
+    /// Submissions being handed to the provider at once.
+    deliveries: Semaphore,
 }
 
 impl std::ops::Deref for Workflow {
@@ -77,6 +79,7 @@ impl Workflow {
         risk: Arc<dyn RiskEngine>,
         provider: Arc<dyn Provider>,
         clock: Clock,
+        delivers: bool,
     ) -> Self {
         Workflow(Arc::new(Parts {
             store,
@@ -86,7 +89,8 @@ impl Workflow {
             risk,
             provider,
             clock,
-            dispatch: Notify::new(),
+            delivers,
+            deliveries: Semaphore::new(outbox::IN_FLIGHT),
         }))
     }
 }

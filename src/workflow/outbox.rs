@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use rand::Rng;
+use tracing::Instrument;
 
 use super::Workflow;
 use crate::payments::ProviderError;
@@ -16,10 +17,11 @@ use crate::store::Submission;
 /// Attempts before a submission is dead-lettered.
 pub const MAX_ATTEMPTS: i32 = 8;
 /// How long a claimed row is ours before another dispatcher may take it.
-const LEASE: TimeDelta = TimeDelta::seconds(30);
+pub(super) const LEASE: TimeDelta = TimeDelta::seconds(30);
 const BATCH: i64 = 64;
-/// Submissions handed to the provider at once.
-const IN_FLIGHT: usize = 16;
+/// Submissions handed to the provider at once, by the dispatcher and, separately, by
+/// transitions delivering their own.
+pub(super) const IN_FLIGHT: usize = 16;
 const FIRST_BACKOFF_MS: i64 = 1_000;
 const MAX_BACKOFF_MS: i64 = 300_000;
 
@@ -32,14 +34,29 @@ pub fn next_attempt(now: DateTime<Utc>, attempts: i32) -> DateTime<Utc> {
     now + TimeDelta::milliseconds(wait)
 }
 
-/// Runs until the task is dropped: delivers what is due, then waits for a nudge or `idle`.
+/// Runs until the task is dropped: delivers what is due, then waits `idle`. A submission
+/// written on an instance that runs this is delivered by that instance at once, leased
+/// (`Workflow::deliver_now`); what is left here is what that missed: retries, rows whose
+/// lease ran out because their instance died, and rows written where nothing delivers.
 pub async fn run(flow: Workflow, idle: Duration) {
     loop {
-        while drain_once(&flow).await > 0 {}
-        tokio::select! {
-            _ = flow.dispatch.notified() => {}
-            _ = tokio::time::sleep(idle) => {}
-        }
+        while drain_once(&flow).await == BATCH as usize {}
+        tokio::time::sleep(idle).await;
+    }
+}
+
+impl Workflow {
+    /// Delivers a submission this instance has just written leased to itself: its first
+    /// attempt, without a claim.
+    pub(super) fn deliver_now(&self, submission: Submission) {
+        let flow = self.clone();
+        let delivery = async move {
+            let Ok(_slot) = flow.deliveries.acquire().await else {
+                return;
+            };
+            deliver(&flow, submission).await;
+        };
+        tokio::spawn(delivery.in_current_span());
     }
 }
 

@@ -14,6 +14,7 @@ use crate::domain::{
 };
 use crate::payments::sandbox::Sandbox;
 use crate::risk::rules::LocalRules;
+use crate::store::SubmissionState;
 
 /// A workflow on a fresh embedded database, with one shopper's order 1042 (128.00 CNY)
 /// and a session opened for them.
@@ -37,6 +38,7 @@ async fn workflow(dir: &tempfile::TempDir, policy: PolicyDoc) -> (Workflow, Sess
         Arc::new(LocalRules),
         provider,
         clock,
+        true,
     );
     (flow, id)
 }
@@ -109,7 +111,8 @@ async fn consent_voids_the_summary_and_the_risk_check_and_submission_follow_by_t
         log.iter().filter(|k| **k == EventKind::RiskScored).count(),
         1
     );
-    // SubmitToProvider: the outbox row and the order's hold, and the delivery woken.
+    // SubmitToProvider: the outbox row, leased to this instance as its first attempt, and
+    // the order's hold; then the row handed to the provider at once.
     let submission = flow.store.submission_for_session(id).await.unwrap();
     let submission = submission.expect("the outbox row");
     let fifty = Money::parse("50.00", Currency::CNY).unwrap();
@@ -117,8 +120,18 @@ async fn consent_voids_the_summary_and_the_risk_check_and_submission_follow_by_t
     let order_id = OrderId::parse("1042").unwrap();
     let order = flow.store.order(&ctx.session.merchant_id, &order_id).await;
     assert_eq!(order.unwrap().unwrap().reserved, fifty);
-    let woken = tokio::time::timeout(Duration::from_secs(5), flow.dispatch.notified());
-    assert!(woken.await.is_ok(), "the outbox delivery was woken");
+    assert_eq!(submission.attempts, 1);
+    let delivered = async {
+        loop {
+            let row = flow.store.submission_for_session(id).await.unwrap();
+            if row.unwrap().state == SubmissionState::Sent {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let sent = tokio::time::timeout(Duration::from_secs(5), delivered).await;
+    assert!(sent.is_ok(), "the provider has it, with no dispatcher running");
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 use countersign::clock::now;
 use countersign::domain::machine::{self, Event, RiskThresholds, Score};
 use countersign::domain::*;
+use countersign::domain::draft::Draft;
 use countersign::store::*;
 use serde_json::json;
 
@@ -75,8 +76,38 @@ async fn new_session(store: &dyn Store) -> Session {
         device: Some("phone".into()),
         client_token_hash: "token-hash".into(),
         created_at: now(),
+        draft: Default::default(),
+        frames: Vec::new(),
     };
     store.create_session(&s, &opened()).await.unwrap()
+}
+
+async fn a_session_opens_with_its_draft_and_first_frames(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let draft = Draft {
+        opening: Some("退款订单 1042".into()),
+        ..Draft::default()
+    };
+    let greeting = vec![json!({"type": "agent_message", "text": "hi"}), json!({"n": 2})];
+    let new = NewSession {
+        id: SessionId::new(),
+        merchant_id: MerchantId::parse("acme").unwrap(),
+        user_id: UserId::parse("u1").unwrap(),
+        channel: Mode::Chat,
+        device: None,
+        client_token_hash: "token-hash".into(),
+        created_at: now(),
+        draft: draft.clone(),
+        frames: greeting.clone(),
+    };
+    let s = store.create_session(&new, &opened()).await.unwrap();
+    assert_eq!((s.frame_seq, s.version, &s.draft), (2, 1, &draft));
+    let stored = store.frames_after(s.id, 0, 10).await.unwrap();
+    let got: Vec<_> = stored.iter().map(|f| (f.seq, f.frame.clone())).collect();
+    assert_eq!(got, vec![(1, greeting[0].clone()), (2, greeting[1].clone())]);
+    let next = store.append_frames(s.id, &[json!({"n": 3})]).await.unwrap();
+    assert_eq!(next, 3, "numbered after the first frames");
+    assert_eq!(store.events(s.id).await.unwrap().len(), 1);
 }
 
 /// Runs `event` through the state machine and persists the result.
@@ -602,6 +633,14 @@ async fn expiring_finds_only_confirmations_past_their_time(b: Backend) {
 
 /// A session in `submitted` with its outbox row, written as the engine writes it.
 async fn submitted_session(store: &dyn Store) -> (Session, String) {
+    submitted_session_leased(store, None).await
+}
+
+/// As `submitted_session`, the row leased until `leased_until` when given.
+async fn submitted_session_leased(
+    store: &dyn Store,
+    leased_until: Option<chrono::DateTime<chrono::Utc>>,
+) -> (Session, String) {
     let s = new_session(store).await;
     let mut change = s.change(now());
     change.state = SessionState::Submitted;
@@ -620,8 +659,32 @@ async fn submitted_session(store: &dyn Store) -> (Session, String) {
         action: refund("1042", "10.00"),
         amount: cny("10.00"),
         at: now(),
+        leased_until,
     });
     (store.apply(s.id, 1, &commit).await.unwrap(), key)
+}
+
+/// A row written leased to the instance that delivers it is that instance's first attempt:
+/// no dispatcher claims it until the lease runs out (its instance died), and then the
+/// claim counts the second.
+async fn a_row_written_leased_waits_for_its_lease(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let t0 = now();
+    let lease = t0 + TimeDelta::seconds(30);
+    let (s, key) = submitted_session_leased(store.as_ref(), Some(lease)).await;
+    let written = store.submission_for_session(s.id).await.unwrap().unwrap();
+    assert_eq!((written.attempts, written.state), (1, SubmissionState::Pending));
+    let early = store.claim_submissions(t0, lease, 10).await.unwrap();
+    assert!(early.is_empty(), "its instance is delivering it");
+    let later = lease + TimeDelta::seconds(1);
+    let taken = store
+        .claim_submissions(later, later + TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (taken.len(), taken[0].attempts, taken[0].idempotency_key.as_str()),
+        (1, 2, key.as_str())
+    );
 }
 
 async fn outbox_rows_are_claimed_by_one_dispatcher_at_a_time(b: Backend) {
@@ -727,6 +790,7 @@ async fn a_session_gets_one_outbox_row_ever(b: Backend) {
         action: refund("1042", "1.00"),
         amount: cny("1.00"),
         at: now(),
+        leased_until: None,
     });
     assert!(matches!(
         store.apply(s.id, s.version, &commit).await,
@@ -904,6 +968,8 @@ async fn consented_session(store: &dyn Store, user: &str) -> Session {
                     device: None,
                     client_token_hash: "token-hash".into(),
                     created_at: now(),
+                    draft: Default::default(),
+                    frames: Vec::new(),
                 },
                 &opened(),
             )
@@ -1144,6 +1210,8 @@ async fn a_row_that_does_not_parse_is_corrupt(b: Backend) {
 }
 
 backend_tests!(
+    a_session_opens_with_its_draft_and_first_frames,
+    a_row_written_leased_waits_for_its_lease,
     merchants_are_unique_and_found_by_key_hash,
     orders_round_trip_and_list_newest_first,
     contacts_round_trip,
