@@ -32,8 +32,11 @@ pub(super) trait Backend: Notifications + Send + Sync + 'static {
     fn write_tx(&self) -> impl Future<Output = Result<Transaction<'static, Self::Db>>> + Send;
 
     /// Creates a session with its `opened` event as seq 1.
-    fn open(&self, s: &NewSession, opened: &NewEvent)
-    -> impl Future<Output = Result<Session>> + Send;
+    fn open(
+        &self,
+        s: &NewSession,
+        opened: &NewEvent,
+    ) -> impl Future<Output = Result<Session>> + Send;
 
     /// Stores frames that change nothing else; returns the last one's seq.
     fn append(&self, id: SessionId, frames: &[Value]) -> impl Future<Output = Result<i64>> + Send;
@@ -262,17 +265,8 @@ impl<B: Backend> Payments for B {
         outbox::in_state(self.writer(), merchant, state, limit).await
     }
 
-    async fn risk_stats(
-        &self,
-        merchant: &MerchantId,
-        user: &UserId,
-        device: Option<&str>,
-        session: SessionId,
-        shopper_since: DateTime<Utc>,
-        merchant_since: DateTime<Utc>,
-    ) -> Result<RiskStats> {
-        let since = (shopper_since, merchant_since);
-        stats::risk(self.reader(), merchant, user, device, session, since).await
+    async fn risk_facts(&self, q: &RiskQuery<'_>) -> Result<RiskFacts> {
+        stats::risk(self.reader(), q).await
     }
 
     async fn sessions_in_state(

@@ -1,7 +1,7 @@
 //! The webhook inbox: every verified settlement notification, once per event id.
 
-use sqlx::types::Json;
 use sqlx::Executor;
+use sqlx::types::Json;
 
 use super::db::{Bind, Db, Q};
 use super::{InboxEntry, Result};

@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Commit, InboxEntry, OutboxStats, Result, RiskStats, SandboxPayment, Session, Submission,
-    SubmissionState,
+    Commit, InboxEntry, OutboxStats, Result, RiskFacts, RiskQuery, SandboxPayment, Session,
+    Submission, SubmissionState,
 };
-use crate::domain::{MerchantId, SessionId, SessionState, UserId};
+use crate::domain::{MerchantId, SessionId, SessionState};
 
 #[async_trait]
 pub trait Payments: Send + Sync {
@@ -57,17 +57,10 @@ pub trait Payments: Send + Sync {
         limit: i64,
     ) -> Result<Vec<Submission>>;
 
-    /// What the risk rules count: consents by this shopper since `shopper_since`, by the
-    /// merchant's shoppers since `merchant_since`, and whether the device is known.
-    async fn risk_stats(
-        &self,
-        merchant: &MerchantId,
-        user: &UserId,
-        device: Option<&str>,
-        session: SessionId,
-        shopper_since: DateTime<Utc>,
-        merchant_since: DateTime<Utc>,
-    ) -> Result<RiskStats>;
+    /// What the risk rules count (consents by this shopper and by the merchant's shoppers
+    /// in their windows, whether the shopper and the device are known) and the refund's
+    /// order, in one statement.
+    async fn risk_facts(&self, q: &RiskQuery<'_>) -> Result<RiskFacts>;
     /// A merchant's sessions in `state`, least recently changed first.
     async fn sessions_in_state(
         &self,

@@ -149,7 +149,9 @@ pub(super) async fn transition(
         Some(_) => TRANSITION_WITH_INBOX.as_str(),
         None => TRANSITION.as_str(),
     };
-    let mut q = sqlx::query::<Postgres>(sql).arg(id.to_string()).arg(expected);
+    let mut q = sqlx::query::<Postgres>(sql)
+        .arg(id.to_string())
+        .arg(expected);
     q = bind_change(q, commit);
     q = bind_rest(q, commit, origin);
     if let Some(e) = entry {
@@ -211,17 +213,32 @@ fn bind_rest<'q>(q: Q<'q, Postgres>, commit: &'q Commit, origin: &'q str) -> Q<'
             merchant_id,
             order_id,
             minor,
-        }) => (Some("reserve"), Some(merchant_id), Some(order_id), Some(*minor)),
+        }) => (
+            Some("reserve"),
+            Some(merchant_id),
+            Some(order_id),
+            Some(*minor),
+        ),
         Some(OrderEffect::Settle {
             merchant_id,
             order_id,
             minor,
-        }) => (Some("settle"), Some(merchant_id), Some(order_id), Some(*minor)),
+        }) => (
+            Some("settle"),
+            Some(merchant_id),
+            Some(order_id),
+            Some(*minor),
+        ),
         Some(OrderEffect::Release {
             merchant_id,
             order_id,
             minor,
-        }) => (Some("release"), Some(merchant_id), Some(order_id), Some(*minor)),
+        }) => (
+            Some("release"),
+            Some(merchant_id),
+            Some(order_id),
+            Some(*minor),
+        ),
         None => (None, None, None, None),
     };
     q.arg(kind)

@@ -4,12 +4,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::domain::draft::Draft;
-use crate::understanding::audit::ModelCall;
 use crate::domain::state::text_enum;
 use crate::domain::{
     Action, Actor, AlipayPayee, AlipayTradeNo, ContactId, EndReason, EventKind, InboxOutcome,
     MerchantId, Mode, Money, OrderId, PolicyDoc, SessionId, SessionState, UserId,
 };
+use crate::understanding::audit::ModelCall;
 
 /// A merchant as stored, and as created: credentials hashed or sealed, never in the clear.
 #[derive(Debug, Clone, PartialEq)]
@@ -300,6 +300,27 @@ pub struct Submission {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// What a risk check asks the store.
+#[derive(Debug, Clone, Copy)]
+pub struct RiskQuery<'a> {
+    pub merchant: &'a MerchantId,
+    pub user: &'a UserId,
+    pub device: Option<&'a str>,
+    /// The session being checked, left out of the shopper's history.
+    pub session: SessionId,
+    pub shopper_since: DateTime<Utc>,
+    pub merchant_since: DateTime<Utc>,
+    /// The order a refund comes from.
+    pub order: Option<&'a OrderId>,
+}
+
+/// The shopper's recent history and the refund's order, read in one statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskFacts {
+    pub stats: RiskStats,
+    pub order: Option<Order>,
 }
 
 /// What the risk rules need to know about a shopper's recent history.

@@ -1,17 +1,17 @@
 //! Counts: what the risk rules know of a shopper's history, and what the metrics report.
 
-use chrono::{DateTime, Utc};
 use sqlx::Executor;
 
 use super::db::{Bind, Columns, Db};
-use super::{OutboxStats, Result, RiskStats, SessionId, rows};
-use crate::domain::{MerchantId, SessionState, UserId};
+use super::{OutboxStats, Result, RiskFacts, RiskQuery, RiskStats, rows};
+use crate::domain::SessionState;
 
 /// What the risk rules know, in one statement over the `sessions_by_shopper` and
 /// `sessions_by_consent` indexes: consents by shopper `$3` since `$2` and by all the
 /// merchant's shoppers since `$4`, each counted up to `$5` (beyond it the rules decide the
-/// same); whether the shopper has other sessions than `$6`, and one from device `$7`.
-const RISK: &str = "SELECT \
+/// same); whether the shopper has other sessions than `$6`, and one from device `$7`; and
+/// order `$8`'s columns (NULL when there is no such order, or no `$8`).
+const RISK: &str = "SELECT o.*, \
      (SELECT COUNT(*) FROM (SELECT 1 FROM sessions \
         WHERE merchant_id = $1 AND user_id = $3 AND consented_at >= $2 LIMIT $5) AS s) AS shopper, \
      (SELECT COUNT(*) FROM (SELECT 1 FROM sessions \
@@ -19,7 +19,8 @@ const RISK: &str = "SELECT \
      EXISTS (SELECT 1 FROM sessions \
         WHERE merchant_id = $1 AND user_id = $3 AND id <> $6) AS returning_shopper, \
      EXISTS (SELECT 1 FROM sessions \
-        WHERE merchant_id = $1 AND user_id = $3 AND id <> $6 AND device = $7) AS device_known";
+        WHERE merchant_id = $1 AND user_id = $3 AND id <> $6 AND device = $7) AS device_known \
+     FROM (SELECT 1 AS one) AS one LEFT JOIN orders o ON o.merchant_id = $1 AND o.order_id = $8";
 const BY_STATE: &str = "SELECT state, COUNT(*) AS n FROM sessions GROUP BY state";
 const OUTBOX: &str = "SELECT \
      COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
@@ -27,35 +28,31 @@ const OUTBOX: &str = "SELECT \
 const OLDEST_PENDING: &str = "SELECT created_at FROM submissions WHERE state = 'pending' \
      ORDER BY created_at LIMIT 1";
 
-/// What the risk rules count: consents by this shopper since `shopper_since`, by the
-/// merchant's shoppers since `merchant_since`, and whether the device is known.
-pub(super) async fn risk<'c, DB: Db, E>(
-    ex: E,
-    merchant: &MerchantId,
-    user: &UserId,
-    device: Option<&str>,
-    session: SessionId,
-    (shopper_since, merchant_since): (DateTime<Utc>, DateTime<Utc>),
-) -> Result<RiskStats>
+/// What the risk rules count, and the refund's order.
+pub(super) async fn risk<'c, DB: Db, E>(ex: E, q: &RiskQuery<'_>) -> Result<RiskFacts>
 where
     E: Executor<'c, Database = DB>,
 {
     let row = sqlx::query::<DB>(RISK)
-        .arg(merchant.as_str())
-        .arg(shopper_since)
-        .arg(user.as_str())
-        .arg(merchant_since)
+        .arg(q.merchant.as_str())
+        .arg(q.shopper_since)
+        .arg(q.user.as_str())
+        .arg(q.merchant_since)
         .arg(RiskStats::COUNT_CAP)
-        .arg(session.to_string())
-        .arg(device)
+        .arg(q.session.to_string())
+        .arg(q.device)
+        .arg(q.order.map(|o| o.as_str()))
         .fetch_one(ex)
         .await?;
-    Ok(RiskStats {
+    let stats = RiskStats {
         shopper_recent: row.col("shopper")?,
         merchant_recent: row.col("whole")?,
         device_known: row.col("device_known")?,
         returning: row.col("returning_shopper")?,
-    })
+    };
+    let found = row.col::<Option<String>>("order_id")?.is_some();
+    let order = found.then(|| rows::order::<DB>(&row)).transpose()?;
+    Ok(RiskFacts { stats, order })
 }
 
 /// How many sessions are in each state.

@@ -10,9 +10,7 @@ use super::frames::{Numbered, ServerFrame};
 use super::{Error, SessionContext, Workflow};
 use crate::domain::machine::{self, Effect, Event, Transition};
 use crate::domain::{Action, Actor, EndReason, EventKind, Mode, SessionId, SessionState};
-use crate::store::{
-    Commit, InboxEntry, NewEvent, NewSubmission, OrderEffect, Session, Submission,
-};
+use crate::store::{Commit, InboxEntry, NewEvent, NewSubmission, OrderEffect, Session, Submission};
 use crate::understanding::audit;
 
 /// What a transition records besides its event: who did it, the event's payload, and what

@@ -135,7 +135,10 @@ impl Hub {
     pub fn remember(&self, session: &Session) {
         let mut sessions = self.sessions.lock().expect("hub lock");
         if let Some(e) = sessions.get_mut(&session.id) {
-            let older = e.latest.as_ref().is_none_or(|l| l.version <= session.version);
+            let older = e
+                .latest
+                .as_ref()
+                .is_none_or(|l| l.version <= session.version);
             if older {
                 e.latest = Some(session.clone());
             }

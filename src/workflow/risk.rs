@@ -11,7 +11,7 @@ use crate::domain::machine::{Event, Score};
 use crate::domain::{Action, Actor, Lang, SessionId, SessionState};
 use crate::risk::RiskInput;
 use crate::risk::rules::{MERCHANT_WINDOW, SHOPPER_WINDOW};
-use crate::store::Session;
+use crate::store::{RiskFacts, RiskQuery, Session};
 
 /// A session left in pending_risk_check this long was interrupted (a crash after consent).
 const STALLED_AFTER: TimeDelta = TimeDelta::seconds(5);
@@ -76,23 +76,23 @@ impl Workflow {
         let s = &ctx.session;
         let action = proposed(s)?;
         let now = self.clock.now();
-        let stats = self
-            .store
-            .risk_stats(
-                &s.merchant_id,
-                &s.user_id,
-                s.device.as_deref(),
-                s.id,
-                now - SHOPPER_WINDOW,
-                now - MERCHANT_WINDOW,
-            )
-            .await?;
-        let (order, contact) = match &action {
-            Action::Refund { order_id, .. } => {
-                (self.store.order(&s.merchant_id, order_id).await?, None)
-            }
+        let query = RiskQuery {
+            merchant: &s.merchant_id,
+            user: &s.user_id,
+            device: s.device.as_deref(),
+            session: s.id,
+            shopper_since: now - SHOPPER_WINDOW,
+            merchant_since: now - MERCHANT_WINDOW,
+            order: match &action {
+                Action::Refund { order_id, .. } => Some(order_id),
+                Action::Transfer { .. } => None,
+            },
+        };
+        let RiskFacts { stats, order } = self.store.risk_facts(&query).await?;
+        let contact = match &action {
+            Action::Refund { .. } => None,
             Action::Transfer { contact_id, .. } => {
-                (None, self.store.contact(&s.merchant_id, contact_id).await?)
+                self.store.contact(&s.merchant_id, contact_id).await?
             }
         };
         Ok(RiskInput {

@@ -131,7 +131,10 @@ async fn consent_voids_the_summary_and_the_risk_check_and_submission_follow_by_t
         }
     };
     let sent = tokio::time::timeout(Duration::from_secs(5), delivered).await;
-    assert!(sent.is_ok(), "the provider has it, with no dispatcher running");
+    assert!(
+        sent.is_ok(),
+        "the provider has it, with no dispatcher running"
+    );
 }
 
 #[tokio::test]

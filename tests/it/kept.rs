@@ -33,10 +33,18 @@ async fn a_turn_on_a_session_moved_elsewhere_runs_again_on_the_stored_one(b: Bac
     shopper.say("refund order 1042 in full").await;
     let card = shopper.until("confirmation_required").await;
     assert_eq!(card["payload"]["action"]["order_id"], "1042");
-    let errors: Vec<_> = shopper.seen.iter().filter(|f| f["type"] == "error").collect();
+    let errors: Vec<_> = shopper
+        .seen
+        .iter()
+        .filter(|f| f["type"] == "error")
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     let now = store.session(id).await.unwrap().unwrap();
-    assert_eq!(now.version, moved.version + 1, "one more transition, from the stored version");
+    assert_eq!(
+        now.version,
+        moved.version + 1,
+        "one more transition, from the stored version"
+    );
 }
 
 backend_tests!(a_turn_on_a_session_moved_elsewhere_runs_again_on_the_stored_one,);

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use countersign::clock::now;
+use countersign::domain::draft::Draft;
 use countersign::domain::machine::{self, Event, RiskThresholds, Score};
 use countersign::domain::*;
-use countersign::domain::draft::Draft;
 use countersign::store::*;
 use serde_json::json;
 
@@ -88,7 +88,10 @@ async fn a_session_opens_with_its_draft_and_first_frames(b: Backend) {
         opening: Some("退款订单 1042".into()),
         ..Draft::default()
     };
-    let greeting = vec![json!({"type": "agent_message", "text": "hi"}), json!({"n": 2})];
+    let greeting = vec![
+        json!({"type": "agent_message", "text": "hi"}),
+        json!({"n": 2}),
+    ];
     let new = NewSession {
         id: SessionId::new(),
         merchant_id: MerchantId::parse("acme").unwrap(),
@@ -104,7 +107,10 @@ async fn a_session_opens_with_its_draft_and_first_frames(b: Backend) {
     assert_eq!((s.frame_seq, s.version, &s.draft), (2, 1, &draft));
     let stored = store.frames_after(s.id, 0, 10).await.unwrap();
     let got: Vec<_> = stored.iter().map(|f| (f.seq, f.frame.clone())).collect();
-    assert_eq!(got, vec![(1, greeting[0].clone()), (2, greeting[1].clone())]);
+    assert_eq!(
+        got,
+        vec![(1, greeting[0].clone()), (2, greeting[1].clone())]
+    );
     let next = store.append_frames(s.id, &[json!({"n": 3})]).await.unwrap();
     assert_eq!(next, 3, "numbered after the first frames");
     assert_eq!(store.events(s.id).await.unwrap().len(), 1);
@@ -673,7 +679,10 @@ async fn a_row_written_leased_waits_for_its_lease(b: Backend) {
     let lease = t0 + TimeDelta::seconds(30);
     let (s, key) = submitted_session_leased(store.as_ref(), Some(lease)).await;
     let written = store.submission_for_session(s.id).await.unwrap().unwrap();
-    assert_eq!((written.attempts, written.state), (1, SubmissionState::Pending));
+    assert_eq!(
+        (written.attempts, written.state),
+        (1, SubmissionState::Pending)
+    );
     let early = store.claim_submissions(t0, lease, 10).await.unwrap();
     assert!(early.is_empty(), "its instance is delivering it");
     let later = lease + TimeDelta::seconds(1);
@@ -682,7 +691,11 @@ async fn a_row_written_leased_waits_for_its_lease(b: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        (taken.len(), taken[0].attempts, taken[0].idempotency_key.as_str()),
+        (
+            taken.len(),
+            taken[0].attempts,
+            taken[0].idempotency_key.as_str()
+        ),
         (1, 2, key.as_str())
     );
 }
@@ -946,9 +959,7 @@ async fn a_webhook_event_is_recorded_once_with_its_transition(b: Backend) {
         ..entry
     };
     assert!(matches!(
-        store
-            .settle_webhook(&late, s.id, s.version, &commit)
-            .await,
+        store.settle_webhook(&late, s.id, s.version, &commit).await,
         Err(StoreError::Conflict)
     ));
     assert_eq!(count_rows(&db.url, "webhook_inbox").await, 1);
@@ -989,50 +1000,86 @@ async fn consented_session(store: &dyn Store, user: &str) -> Session {
         .unwrap()
 }
 
+/// The risk facts for a check of `session` by shopper u1 of acme.
+async fn risk_facts(
+    store: &dyn Store,
+    device: Option<&str>,
+    session: SessionId,
+    since: chrono::DateTime<chrono::Utc>,
+    order: Option<&OrderId>,
+) -> RiskFacts {
+    let (acme, u1) = (
+        MerchantId::parse("acme").unwrap(),
+        UserId::parse("u1").unwrap(),
+    );
+    let q = RiskQuery {
+        merchant: &acme,
+        user: &u1,
+        device,
+        session,
+        shopper_since: since,
+        merchant_since: since,
+        order,
+    };
+    store.risk_facts(&q).await.unwrap()
+}
+
 async fn risk_stats_count_consents_per_shopper_and_merchant(b: Backend) {
     let (_db, store) = store_with_merchant(b).await;
-    let acme = MerchantId::parse("acme").unwrap();
-    let u1 = UserId::parse("u1").unwrap();
+    let store = store.as_ref();
     let hour_ago = now() - chrono::TimeDelta::hours(1);
-    let fresh = store
-        .risk_stats(
-            &acme,
-            &u1,
-            Some("phone"),
-            SessionId::new(),
-            hour_ago,
-            hour_ago,
-        )
-        .await
-        .unwrap();
-    assert_eq!((fresh.shopper_recent, fresh.merchant_recent), (0, 0));
-    assert!(!fresh.returning);
+    let fresh = risk_facts(store, Some("phone"), SessionId::new(), hour_ago, None).await;
+    assert_eq!(
+        (fresh.stats.shopper_recent, fresh.stats.merchant_recent),
+        (0, 0)
+    );
+    assert!(!fresh.stats.returning);
+    assert_eq!(fresh.order, None);
 
-    new_session(store.as_ref()).await; // opened, never consented
-    consented_session(store.as_ref(), "u1").await;
-    consented_session(store.as_ref(), "u1").await;
-    consented_session(store.as_ref(), "u2").await;
+    new_session(store).await; // opened, never consented
+    consented_session(store, "u1").await;
+    consented_session(store, "u1").await;
+    consented_session(store, "u2").await;
     let now_session = SessionId::new();
-    let stats = store
-        .risk_stats(&acme, &u1, Some("phone"), now_session, hour_ago, hour_ago)
+    let stats = risk_facts(store, Some("phone"), now_session, hour_ago, None)
         .await
-        .unwrap();
+        .stats;
     assert_eq!(stats.shopper_recent, 2);
     assert_eq!(stats.merchant_recent, 3);
     assert!(stats.returning);
     assert!(stats.device_known);
-    let unknown = store
-        .risk_stats(&acme, &u1, Some("laptop"), now_session, hour_ago, hour_ago)
-        .await
-        .unwrap();
-    assert!(!unknown.device_known);
+    let unknown = risk_facts(store, Some("laptop"), now_session, hour_ago, None).await;
+    assert!(!unknown.stats.device_known);
 
     let later = now() + chrono::TimeDelta::minutes(1);
-    let outside = store
-        .risk_stats(&acme, &u1, None, now_session, later, later)
+    let outside = risk_facts(store, None, now_session, later, None)
         .await
-        .unwrap();
+        .stats;
     assert_eq!((outside.shopper_recent, outside.merchant_recent), (0, 0));
+}
+
+/// The refund's order comes with the counts, as the store has it; an order the merchant
+/// does not have is `None` and the counts are still there.
+async fn risk_facts_carry_the_refunds_order(b: Backend) {
+    let (_db, store) = store_with_merchant(b).await;
+    let o = order("1042", "u1", "100.00", 5);
+    store.put_order(&o).await.unwrap();
+    consented_session(store.as_ref(), "u1").await;
+    let hour_ago = now() - chrono::TimeDelta::hours(1);
+    let id = OrderId::parse("1042").unwrap();
+    let facts = risk_facts(store.as_ref(), None, SessionId::new(), hour_ago, Some(&id)).await;
+    assert_eq!(facts.order, Some(o));
+    assert_eq!(facts.stats.shopper_recent, 1);
+    let missing = OrderId::parse("9999").unwrap();
+    let none = risk_facts(
+        store.as_ref(),
+        None,
+        SessionId::new(),
+        hour_ago,
+        Some(&missing),
+    )
+    .await;
+    assert_eq!((none.order, none.stats.shopper_recent), (None, 1));
 }
 
 async fn a_replaced_order_keeps_its_reservation_within_its_amount(b: Backend) {
@@ -1210,6 +1257,7 @@ async fn a_row_that_does_not_parse_is_corrupt(b: Backend) {
 }
 
 backend_tests!(
+    risk_facts_carry_the_refunds_order,
     a_session_opens_with_its_draft_and_first_frames,
     a_row_written_leased_waits_for_its_lease,
     merchants_are_unique_and_found_by_key_hash,
