@@ -33,6 +33,11 @@ const POSTGRES: &Files = &[
         "alipay",
         include_str!("../../migrations/postgres/0002_alipay.sql"),
     ),
+    (
+        3,
+        "instances",
+        include_str!("../../migrations/postgres/0003_instances.sql"),
+    ),
 ];
 
 pub(super) fn sqlite() -> &'static Migrator {

@@ -54,7 +54,8 @@ fn transition_sql(inbox: bool) -> String {
          SELECT $1, moved.frame_seq - $13 + f.n, f.frame, $10 \
          FROM moved, jsonb_array_elements($17) WITH ORDINALITY AS f(frame, n)), \
          announced AS (SELECT pg_notify('countersign_frames', $1 || ' ' || \
-         (frame_seq - $13 + 1) || ' ' || frame_seq || ' ' || $18) FROM moved WHERE $13 > 0), \
+         (frame_seq - $13 + 1) || ' ' || frame_seq || ' ' || $18) FROM moved \
+         WHERE $13 > 0 AND {others}), \
          submitted AS (INSERT INTO submissions (idempotency_key, session_id, merchant_id, \
          provider, action, currency, amount_minor, state, attempts, next_attempt_at, \
          locked_until, created_at, updated_at) SELECT $19, $1, $20, $21, $22, $23, $24, \
@@ -72,6 +73,7 @@ fn transition_sql(inbox: bool) -> String {
          (SELECT count(*) FROM announced) AS announced FROM moved",
         cols = columns!(),
         audited = audit::PG_WITH_TRANSITION,
+        others = others("$18"),
     )
 }
 
@@ -96,14 +98,34 @@ static OPEN: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Frames with no state change: numbered after the session's last, stored and announced.
-const APPEND: &str = "WITH numbered AS (UPDATE sessions SET frame_seq = frame_seq + $2 \
-     WHERE id = $1 RETURNING frame_seq), \
-     framed AS (INSERT INTO session_frames (session_id, seq, frame, at) \
-     SELECT $1, numbered.frame_seq - $2 + f.n, f.frame, $3 \
-     FROM numbered, jsonb_array_elements($4) WITH ORDINALITY AS f(frame, n)), \
-     announced AS (SELECT pg_notify('countersign_frames', $1 || ' ' || \
-     (frame_seq - $2 + 1) || ' ' || frame_seq || ' ' || $5) FROM numbered) \
-     SELECT frame_seq, (SELECT count(*) FROM announced) AS announced FROM numbered";
+static APPEND: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH numbered AS (UPDATE sessions SET frame_seq = frame_seq + $2 \
+         WHERE id = $1 RETURNING frame_seq), \
+         framed AS (INSERT INTO session_frames (session_id, seq, frame, at) \
+         SELECT $1, numbered.frame_seq - $2 + f.n, f.frame, $3 \
+         FROM numbered, jsonb_array_elements($4) WITH ORDINALITY AS f(frame, n)), \
+         announced AS (SELECT pg_notify('countersign_frames', $1 || ' ' || \
+         (frame_seq - $2 + 1) || ' ' || frame_seq || ' ' || $5) FROM numbered \
+         WHERE {others}) \
+         SELECT frame_seq, (SELECT count(*) FROM announced) AS announced FROM numbered",
+        others = others("$5")
+    )
+});
+
+/// How long an instance counts as there after its last heartbeat (`PgStore::frame_feed`
+/// beats every `HEARTBEAT`).
+pub(super) const PRESENCE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Whether an instance other than `origin` (a parameter) has been seen within `PRESENCE`:
+/// only then are frames announced.
+fn others(origin: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM instances WHERE origin <> {origin} \
+         AND seen_at > now() - interval '{} seconds')",
+        PRESENCE.as_secs()
+    )
+}
 
 pub(super) async fn open(pool: &PgPool, s: &NewSession, opened: &NewEvent) -> Result<Session> {
     let row = sessions::bind_new(sqlx::query::<Postgres>(&OPEN), s)
@@ -123,7 +145,7 @@ pub(super) async fn append(
     id: SessionId,
     frames: &[serde_json::Value],
 ) -> Result<i64> {
-    let row = sqlx::query::<Postgres>(APPEND)
+    let row = sqlx::query::<Postgres>(&APPEND)
         .arg(id.to_string())
         .arg(frames.len() as i64)
         .arg(crate::clock::now())

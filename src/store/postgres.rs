@@ -121,27 +121,81 @@ impl Columns for PgRow {
     }
 }
 
-/// Frames committed by any instance, announced on `FRAMES_CHANNEL` at commit.
+/// How often a listening instance says it is there (see `pg_writes::PRESENCE`).
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
+const _: () = assert!(HEARTBEAT.as_secs() * 2 < super::pg_writes::PRESENCE.as_secs());
+
+/// Records that the instance `$1` is listening, now.
+const BEAT: &str = "INSERT INTO instances (origin, seen_at) VALUES ($1, now()) \
+     ON CONFLICT (origin) DO UPDATE SET seen_at = now()";
+/// Forgets instances gone for a day.
+const FORGET: &str = "DELETE FROM instances WHERE seen_at < now() - interval '1 day'";
+
+/// What the feed holds between announcements; dropping it stops the heartbeat.
+struct Listening {
+    listener: sqlx::postgres::PgListener,
+    own: String,
+    beating: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.beating.abort();
+    }
+}
+
+impl Listening {
+    /// The next announcement from another instance.
+    async fn next(&mut self) -> Announcement {
+        loop {
+            match self.listener.recv().await {
+                Ok(n) => match super::parse_announcement(n.payload()) {
+                    Some((_, origin)) if origin == self.own => continue,
+                    Some((a, _)) => return a,
+                    None => continue,
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "frame notifications interrupted; reconnecting");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Says every `HEARTBEAT` that instance `own` is there, and forgets long-gone ones.
+async fn beat(pool: PgPool, own: String) {
+    let mut every = tokio::time::interval(HEARTBEAT);
+    loop {
+        every.tick().await;
+        let beat = sqlx::query(BEAT).bind(&own).execute(&pool).await;
+        let forget = sqlx::query(FORGET).execute(&pool).await;
+        if let Err(e) = beat.and(forget) {
+            tracing::warn!(error = %e, "could not record this instance's heartbeat");
+        }
+    }
+}
+
+/// Frames committed by other instances, announced on `FRAMES_CHANNEL` at commit. Other
+/// instances announce only while this one is seen listening: it beats once it listens,
+/// before it takes any socket, and then every `HEARTBEAT` for as long as the feed is read.
 #[async_trait]
 impl Notifications for PgStore {
     async fn frame_feed(&self) -> Result<Option<FrameFeed>> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
         listener.listen(super::FRAMES_CHANNEL).await?;
-        let state = (listener, self.origin.clone());
-        let feed = futures_util::stream::unfold(state, |(mut l, own)| async move {
-            loop {
-                match l.recv().await {
-                    Ok(n) => match super::parse_announcement(n.payload()) {
-                        Some((_, origin)) if origin == own => continue,
-                        Some((a, _)) => return Some((a, (l, own))),
-                        None => continue,
-                    },
-                    Err(e) => {
-                        tracing::warn!(error = %e, "frame notifications interrupted; reconnecting");
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                    }
-                }
-            }
+        sqlx::query(BEAT)
+            .bind(&self.origin)
+            .execute(&self.pool)
+            .await?;
+        let state = Listening {
+            listener,
+            own: self.origin.clone(),
+            beating: tokio::spawn(beat(self.pool.clone(), self.origin.clone())),
+        };
+        let feed = futures_util::stream::unfold(state, |mut l| async move {
+            let a = l.next().await;
+            Some((a, l))
         });
         Ok(Some(Box::pin(feed)))
     }

@@ -7,6 +7,9 @@ mod shopper;
 
 mod alipay;
 mod alipay_gateway;
+// Announcements to other instances: Postgres only.
+#[cfg(pg_tests)]
+mod announce;
 mod api;
 mod book;
 // Several instances sharing one database: Postgres only.
