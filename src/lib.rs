@@ -40,6 +40,7 @@ pub mod config;
 pub mod confirmation;
 pub mod dialogue;
 pub mod domain;
+pub mod eval;
 pub mod http;
 pub mod http_client;
 pub mod merchants;

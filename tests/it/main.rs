@@ -14,6 +14,7 @@ mod book;
 mod chaos;
 mod cli;
 mod dialogue;
+mod eval;
 mod idempotency;
 mod limits;
 mod load;
