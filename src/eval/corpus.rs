@@ -218,7 +218,7 @@ fn names(files: &[PathBuf]) -> String {
     names.join(", ")
 }
 
-fn parse_line(line: &str, origin: String) -> anyhow::Result<Case> {
+pub(super) fn parse_line(line: &str, origin: String) -> anyhow::Result<Case> {
     let mut de = serde_json::Deserializer::from_str(line);
     let doc: CaseDoc = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         // Each case is one line: its column is what places the error.

@@ -7,6 +7,8 @@ mod corpus;
 mod drive;
 mod report;
 mod score;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::time::Instant;
