@@ -3,7 +3,7 @@
 //! then each message as a `user_message` frame handed to `Dialogue::handle`, reading the
 //! frames the turn stored until a confirmation card appears or the messages run out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -55,22 +55,25 @@ pub enum Reader {
 
 impl Bench {
     /// Opens a fresh SQLite database in a directory of its own under the temporary
-    /// directory; `close` removes the directory.
-    pub async fn open(mut config: Config, reader: Reader) -> anyhow::Result<Self> {
+    /// directory; `close` removes the directory, as does a failure to open.
+    pub async fn open(config: Config, reader: Reader) -> anyhow::Result<Self> {
+        if reader == Reader::Model {
+            anyhow::ensure!(
+                config.llm.is_some(),
+                "--understanding model needs [[llm.endpoints]] in the configuration (--config FILE)"
+            );
+        }
         let stamp = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let name = format!("countersign-eval-{}-{stamp}", std::process::id());
         let dir = std::env::temp_dir().join(name);
         std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        config.database_url = format!("sqlite://{}", dir.join("eval.db").display());
-        config.seed_demo = false;
-        config.provider = ProviderKind::Sandbox;
-        config.risk_remote = None;
-        let store = store::connect(&config.database_url)
-            .await
-            .context("opening the evaluation database")?;
-        let understanding = understanding(&config, &store, reader)?;
-        let app = AppState::new(store, MasterKey::generate(), config, understanding)?;
-        Ok(Bench { app, dir })
+        match assemble(config, reader, &dir).await {
+            Ok(app) => Ok(Bench { app, dir }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
     }
 
     /// Removes the database. The pools may still open a connection as they wind down;
@@ -166,21 +169,20 @@ impl Bench {
     }
 }
 
-fn understanding(
-    config: &Config,
-    store: &Arc<dyn Store>,
-    reader: Reader,
-) -> anyhow::Result<Arc<dyn Understanding>> {
-    match reader {
-        Reader::Offline => Ok(Arc::new(crate::understanding::Offline)),
-        Reader::Model => {
-            anyhow::ensure!(
-                config.llm.is_some(),
-                "--understanding model needs [[llm.endpoints]] in the configuration (--config FILE)"
-            );
-            crate::app::understanding_for(config, store)
-        }
-    }
+/// The service's state over a new database in `dir`, reading with `reader`.
+async fn assemble(mut config: Config, reader: Reader, dir: &Path) -> anyhow::Result<AppState> {
+    config.database_url = format!("sqlite://{}", dir.join("eval.db").display());
+    config.seed_demo = false;
+    config.provider = ProviderKind::Sandbox;
+    config.risk_remote = None;
+    let store = store::connect(&config.database_url)
+        .await
+        .context("opening the evaluation database")?;
+    let understanding: Arc<dyn Understanding> = match reader {
+        Reader::Offline => Arc::new(crate::understanding::Offline),
+        Reader::Model => crate::app::understanding_for(&config, &store)?,
+    };
+    AppState::new(store, MasterKey::generate(), config, understanding)
 }
 
 /// What a frame says to the shopper, if it says anything.

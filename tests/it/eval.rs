@@ -72,15 +72,21 @@ fn write(dir: &Path, name: &str, cases: &[Value]) -> PathBuf {
     path
 }
 
+/// Runs `countersign eval` with a temporary directory of its own, and checks that the
+/// run left nothing in it, whatever its outcome.
 async fn eval(args: &[&str]) -> (bool, String, String) {
+    let tmp = TempDir::new().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_countersign"))
         .arg("eval")
         .args(args)
+        .env("TMPDIR", tmp.path())
         .env_remove("COUNTERSIGN_CONFIG")
         .env_remove("RUST_LOG")
         .output()
         .await
         .expect("run eval");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "eval left {left:?} behind");
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     (out.status.success(), text(out.stdout), text(out.stderr))
 }
