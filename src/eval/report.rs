@@ -123,8 +123,11 @@ fn figures(out: &mut String, s: &Summary, seconds: f64) {
     }
     let _ = writeln!(
         out,
-        "no card expected: {} held, {} showed a card",
-        s.refusals_held, s.refusals_broken
+        "card expected: {} of {expecting} shown exactly ({:.1}%); no card expected: {} held, {} showed a card",
+        s.exact_cards,
+        percent(s.exact_cards, expecting),
+        s.refusals_held,
+        s.refusals_broken
     );
     let _ = writeln!(
         out,

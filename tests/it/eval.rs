@@ -113,7 +113,9 @@ async fn eval_scores_cards_lists_misses_and_gates_on_min_exact() {
     assert!(out.contains("action       2      0        0"), "{out}");
     assert!(out.contains("amount       1      1        0"), "{out}");
     assert!(
-        out.contains("no card expected: 3 held, 0 showed a card"),
+        out.contains(
+            "card expected: 1 of 2 shown exactly (50.0%); no card expected: 3 held, 0 showed a card"
+        ),
         "{out}"
     );
     assert!(
