@@ -180,7 +180,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
 }
 
 /// The offline extractor unless a language model is configured.
-fn understanding_for(
+pub fn understanding_for(
     config: &Config,
     store: &Arc<dyn Store>,
 ) -> anyhow::Result<Arc<dyn Understanding>> {

@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `merchant create`.
+//! The command line: `serve` (default), `migrate`, `merchant create`, `eval`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::domain::MerchantId;
-use crate::{app, merchants, seed, store, telemetry};
+use crate::{app, eval, merchants, seed, store, telemetry};
 
 #[derive(Parser)]
 #[command(name = "countersign", version, about, after_help = config::HELP)]
@@ -29,6 +29,19 @@ enum Command {
     /// Manage merchants.
     #[command(subcommand)]
     Merchant(MerchantCommand),
+    /// Run a corpus of shopper conversations through the dialogue and score the cards it
+    /// shows; fails below --min-exact or when a hostile case gets a policy-breaking card.
+    Eval {
+        /// JSON Lines files, one conversation a line (README.md, "Evaluation").
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The reader of messages: the offline rules, or the configured model endpoints.
+        #[arg(long, value_enum, default_value = "offline")]
+        understanding: eval::Reader,
+        /// The lowest percentage of cases that must end exactly as expected.
+        #[arg(long, default_value_t = 0.0)]
+        min_exact: f64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -53,7 +66,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format);
+    // An evaluation opens hundreds of sessions: only warnings, unless RUST_LOG says more.
+    let quiet = matches!(cli.command, Some(Command::Eval { .. }));
+    telemetry::init_at(config.log_format, if quiet { "warn" } else { "info" });
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve) {
@@ -61,6 +76,18 @@ pub fn main() -> ExitCode {
             Command::Migrate => migrate(config).await,
             Command::Merchant(MerchantCommand::Create { id, policy }) => {
                 create_merchant(config, &id, policy).await
+            }
+            Command::Eval {
+                files,
+                understanding,
+                min_exact,
+            } => {
+                let options = eval::Options {
+                    files,
+                    reader: understanding,
+                    min_exact,
+                };
+                eval::run(config, &options).await
             }
         }
     });

@@ -14,7 +14,8 @@
 //! - [`workflow`]: a session's life from consent to settlement. Every transition goes
 //!   through `Workflow::commit`, which carries out the effects the machine names.
 //! - [`dialogue`]: the conversation before consent — read, dispose, ask, propose.
-//! - [`http`] is the edge (routes, auth, limits, sockets) and [`app`] assembles it all.
+//! - [`http`] is the edge (routes, auth, limits, sockets) and [`app`] assembles it all;
+//!   [`eval`] drives the dialogue as a socket does, over a corpus of conversations.
 //!
 //! A message from socket to settlement:
 //! 1. `http::ws` admits the socket; `http::ws::socket` reads a frame, checks its size,
@@ -40,6 +41,7 @@ pub mod config;
 pub mod confirmation;
 pub mod dialogue;
 pub mod domain;
+pub mod eval;
 pub mod http;
 pub mod http_client;
 pub mod merchants;

@@ -17,6 +17,7 @@ mod book;
 mod chaos;
 mod cli;
 mod dialogue;
+mod eval;
 mod idempotency;
 mod kept;
 mod limits;
