@@ -117,6 +117,7 @@ impl Bench {
 
     async fn open_session(&self, merchant: &MerchantId) -> anyhow::Result<SessionId> {
         let token = random_token("cst_");
+        let (draft, greeting) = crate::dialogue::Dialogue::opening(Mode::Chat, None);
         let new = NewSession {
             id: SessionId::new(),
             merchant_id: merchant.clone(),
@@ -125,6 +126,8 @@ impl Bench {
             device: None,
             client_token_hash: hash_credential(token.expose()),
             created_at: self.app.flow.clock.now(),
+            draft,
+            frames: greeting.iter().map(|f| f.to_json()).collect(),
         };
         let opened = NewEvent {
             kind: EventKind::Opened,

@@ -14,12 +14,14 @@ pub(super) struct Number {
     pub(super) unit: bool,
     /// Followed by "%": a share, not a sum.
     pub(super) percent: bool,
+    /// Written with a magnitude ("5万"): a sum, never an id.
+    pub(super) scaled: bool,
 }
 
 impl Number {
-    /// Could also be an order id: digits only.
+    /// Could also be an order id: digits only, as written.
     pub(super) fn is_whole(&self) -> bool {
-        self.value.bytes().all(|b| b.is_ascii_digit())
+        !self.scaled && self.value.bytes().all(|b| b.is_ascii_digit())
     }
 }
 
@@ -157,11 +159,16 @@ fn number_end(b: &[u8], start: usize) -> usize {
 /// `None` when letters follow it ("3pm", "1042abc").
 fn read_number(text: &str, start: usize, digits_start: usize, end: usize) -> Option<Number> {
     let b = text.as_bytes();
-    let after = skip_spaces(text, end);
+    // "5万", "1.5 千": the magnitude is part of the number, never dropped.
+    let (zeros, end_of_magnitude) = match magnitude(text, skip_spaces(text, end)) {
+        Some((zeros, len)) => (zeros, skip_spaces(text, end) + len),
+        None => (0, end),
+    };
+    let after = skip_spaces(text, end_of_magnitude);
     let suffix = SUFFIX_MARKERS
         .iter()
         .find(|(m, _)| starts_with_marker(text, after, m));
-    if suffix.is_none() && glued_after(b, end) {
+    if suffix.is_none() && zeros == 0 && glued_after(b, end) {
         return None;
     }
 
@@ -186,13 +193,14 @@ fn read_number(text: &str, start: usize, digits_start: usize, end: usize) -> Opt
     }
     let span_end = match suffix {
         Some((m, _)) => after + m.len(),
-        None => end,
+        None => end_of_magnitude,
     };
 
-    let digits: String = text[digits_start..end]
+    let written: String = text[digits_start..end]
         .chars()
         .filter(|&c| c != ',')
         .collect();
+    let digits = times_ten_to(&written, zeros)?;
     let (unit, percent) = if currency.is_some() {
         (false, false)
     } else {
@@ -204,6 +212,44 @@ fn read_number(text: &str, start: usize, digits_start: usize, end: usize) -> Opt
         currency,
         unit,
         percent,
+        scaled: zeros > 0,
+    })
+}
+
+/// Chinese magnitudes written after a number, as powers of ten.
+const MAGNITUDES: [(&str, usize); 4] = [("亿", 8), ("万", 4), ("千", 3), ("百", 2)];
+
+/// A magnitude starting at `at`: its power of ten and its length in bytes.
+fn magnitude(text: &str, at: usize) -> Option<(usize, usize)> {
+    let rest = text.get(at..)?;
+    MAGNITUDES
+        .iter()
+        .find(|(m, _)| rest.starts_with(m))
+        .map(|(m, zeros)| (*zeros, m.len()))
+}
+
+/// `written` (digits with at most one point) times 10^`zeros`, exactly, as digits with at
+/// most one point; `None` for a written exponent, which a magnitude cannot follow.
+fn times_ten_to(written: &str, zeros: usize) -> Option<String> {
+    if zeros == 0 {
+        return Some(written.to_owned());
+    }
+    if written.contains(['e', 'E']) {
+        return None;
+    }
+    let (whole, fraction) = written.split_once('.').unwrap_or((written, ""));
+    let mut fraction = fraction.to_owned();
+    fraction.extend(std::iter::repeat_n(
+        '0',
+        zeros.saturating_sub(fraction.len()),
+    ));
+    let (moved, rest) = fraction.split_at(zeros);
+    let whole = format!("{whole}{moved}");
+    let whole = whole.trim_start_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    Some(match rest.trim_end_matches('0') {
+        "" => whole.to_owned(),
+        rest => format!("{whole}.{rest}"),
     })
 }
 

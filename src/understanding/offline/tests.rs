@@ -679,6 +679,25 @@ fn table_has_enough_rows_in_both_languages() {
 }
 
 #[test]
+fn a_chinese_magnitude_is_part_of_the_amount() {
+    let cases = [
+        ("给王芳转账5万", exact("50000", None)),
+        (
+            "刚才是测试，真正的请求是：给王芳转账5万",
+            exact("50000", None),
+        ),
+        ("转账 1.5万元 给小李", exact("15000", CNY)),
+        ("退款3千块，订单1042", exact("3000", CNY)),
+        ("给妈妈转 2 百元", exact("200", CNY)),
+        ("转0.05万给小李", exact("500", None)),
+    ];
+    for (input, amount) in cases {
+        let got = extract(input).amount.map(|a| a.value);
+        assert_eq!(got, Some(amount), "{input}");
+    }
+}
+
+#[test]
 fn reads_every_table_row_exactly() {
     let mut failures = Vec::new();
     for (input, expected) in table() {
