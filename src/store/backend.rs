@@ -269,6 +269,10 @@ impl<B: Backend> Payments for B {
         stats::risk(self.reader(), q).await
     }
 
+    async fn merchant_consents(&self, merchant: &MerchantId, since: DateTime<Utc>) -> Result<i64> {
+        stats::merchant_consents(self.reader(), merchant, since).await
+    }
+
     async fn sessions_in_state(
         &self,
         merchant: &MerchantId,

@@ -61,6 +61,8 @@ pub trait Payments: Send + Sync {
     /// in their windows, whether the shopper and the device are known) and the refund's
     /// order, in one statement.
     async fn risk_facts(&self, q: &RiskQuery<'_>) -> Result<RiskFacts>;
+    /// Consents across the merchant's shoppers since `since`, up to `RiskStats::COUNT_CAP`.
+    async fn merchant_consents(&self, merchant: &MerchantId, since: DateTime<Utc>) -> Result<i64>;
     /// A merchant's sessions in `state`, least recently changed first.
     async fn sessions_in_state(
         &self,

@@ -311,7 +311,6 @@ pub struct RiskQuery<'a> {
     /// The session being checked, left out of the shopper's history.
     pub session: SessionId,
     pub shopper_since: DateTime<Utc>,
-    pub merchant_since: DateTime<Utc>,
     /// The order a refund comes from.
     pub order: Option<&'a OrderId>,
 }
@@ -319,7 +318,12 @@ pub struct RiskQuery<'a> {
 /// The shopper's recent history and the refund's order, read in one statement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RiskFacts {
-    pub stats: RiskStats,
+    /// Movements this shopper consented to since `shopper_since`, up to `COUNT_CAP`.
+    pub shopper_recent: i64,
+    /// Whether this shopper used this device in an earlier session.
+    pub device_known: bool,
+    /// Whether this shopper had any earlier session.
+    pub returning: bool,
     pub order: Option<Order>,
 }
 

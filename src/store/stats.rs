@@ -1,26 +1,28 @@
 //! Counts: what the risk rules know of a shopper's history, and what the metrics report.
 
+use chrono::{DateTime, Utc};
 use sqlx::Executor;
 
 use super::db::{Bind, Columns, Db};
 use super::{OutboxStats, Result, RiskFacts, RiskQuery, RiskStats, rows};
-use crate::domain::SessionState;
+use crate::domain::{MerchantId, SessionState};
 
-/// What the risk rules know, in one statement over the `sessions_by_shopper` and
-/// `sessions_by_consent` indexes: consents by shopper `$3` since `$2` and by all the
-/// merchant's shoppers since `$4`, each counted up to `$5` (beyond it the rules decide the
-/// same); whether the shopper has other sessions than `$6`, and one from device `$7`; and
-/// order `$8`'s columns (NULL when there is no such order, or no `$8`).
+/// What the risk rules know of a shopper, in one statement over the `sessions_by_shopper`
+/// index: consents by shopper `$3` since `$2`, counted up to `$4` (beyond it the rules
+/// decide the same); whether the shopper has other sessions than `$5`, and one from device
+/// `$6`; and order `$7`'s columns (NULL when there is no such order, or no `$7`).
 const RISK: &str = "SELECT o.*, \
      (SELECT COUNT(*) FROM (SELECT 1 FROM sessions \
-        WHERE merchant_id = $1 AND user_id = $3 AND consented_at >= $2 LIMIT $5) AS s) AS shopper, \
-     (SELECT COUNT(*) FROM (SELECT 1 FROM sessions \
-        WHERE merchant_id = $1 AND consented_at >= $4 LIMIT $5) AS m) AS whole, \
+        WHERE merchant_id = $1 AND user_id = $3 AND consented_at >= $2 LIMIT $4) AS s) AS shopper, \
      EXISTS (SELECT 1 FROM sessions \
-        WHERE merchant_id = $1 AND user_id = $3 AND id <> $6) AS returning_shopper, \
+        WHERE merchant_id = $1 AND user_id = $3 AND id <> $5) AS returning_shopper, \
      EXISTS (SELECT 1 FROM sessions \
-        WHERE merchant_id = $1 AND user_id = $3 AND id <> $6 AND device = $7) AS device_known \
-     FROM (SELECT 1 AS one) AS one LEFT JOIN orders o ON o.merchant_id = $1 AND o.order_id = $8";
+        WHERE merchant_id = $1 AND user_id = $3 AND id <> $5 AND device = $6) AS device_known \
+     FROM (SELECT 1 AS one) AS one LEFT JOIN orders o ON o.merchant_id = $1 AND o.order_id = $7";
+/// Consents across merchant `$1` since `$2`, over the `sessions_by_consent` index, counted
+/// up to `$3`.
+const MERCHANT_CONSENTS: &str = "SELECT COUNT(*) AS n FROM (SELECT 1 FROM sessions \
+     WHERE merchant_id = $1 AND consented_at >= $2 LIMIT $3) AS m";
 const BY_STATE: &str = "SELECT state, COUNT(*) AS n FROM sessions GROUP BY state";
 const OUTBOX: &str = "SELECT \
      COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
@@ -37,22 +39,34 @@ where
         .arg(q.merchant.as_str())
         .arg(q.shopper_since)
         .arg(q.user.as_str())
-        .arg(q.merchant_since)
         .arg(RiskStats::COUNT_CAP)
         .arg(q.session.to_string())
         .arg(q.device)
         .arg(q.order.map(|o| o.as_str()))
         .fetch_one(ex)
         .await?;
-    let stats = RiskStats {
+    let found = row.col::<Option<String>>("order_id")?.is_some();
+    Ok(RiskFacts {
         shopper_recent: row.col("shopper")?,
-        merchant_recent: row.col("whole")?,
         device_known: row.col("device_known")?,
         returning: row.col("returning_shopper")?,
-    };
-    let found = row.col::<Option<String>>("order_id")?.is_some();
-    let order = found.then(|| rows::order::<DB>(&row)).transpose()?;
-    Ok(RiskFacts { stats, order })
+        order: found.then(|| rows::order::<DB>(&row)).transpose()?,
+    })
+}
+
+/// Consents across the merchant since `since`, up to `RiskStats::COUNT_CAP`.
+pub(super) async fn merchant_consents<'c, DB: Db>(
+    ex: impl Executor<'c, Database = DB>,
+    merchant: &MerchantId,
+    since: DateTime<Utc>,
+) -> Result<i64> {
+    let row = sqlx::query::<DB>(MERCHANT_CONSENTS)
+        .arg(merchant.as_str())
+        .arg(since)
+        .arg(RiskStats::COUNT_CAP)
+        .fetch_one(ex)
+        .await?;
+    Ok(row.col("n")?)
 }
 
 /// How many sessions are in each state.

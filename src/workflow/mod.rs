@@ -25,6 +25,7 @@ pub mod relay;
 pub mod review;
 mod risk;
 mod settlement;
+mod surge;
 pub mod sweeper;
 
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub struct Parts {
     delivers: bool,
     /// Submissions being handed to the provider at once.
     deliveries: Semaphore,
+    surge: surge::Surge,
 }
 
 impl std::ops::Deref for Workflow {
@@ -91,6 +93,7 @@ impl Workflow {
             clock,
             delivers,
             deliveries: Semaphore::new(outbox::IN_FLIGHT),
+            surge: surge::Surge::default(),
         }))
     }
 }

@@ -10,8 +10,8 @@ use super::{Error, SessionContext, Step, Workflow};
 use crate::domain::machine::{Event, Score};
 use crate::domain::{Action, Actor, Lang, SessionId, SessionState};
 use crate::risk::RiskInput;
-use crate::risk::rules::{MERCHANT_WINDOW, SHOPPER_WINDOW};
-use crate::store::{RiskFacts, RiskQuery, Session};
+use crate::risk::rules::SHOPPER_WINDOW;
+use crate::store::{RiskQuery, RiskStats, Session};
 
 /// A session left in pending_risk_check this long was interrupted (a crash after consent).
 const STALLED_AFTER: TimeDelta = TimeDelta::seconds(5);
@@ -82,13 +82,22 @@ impl Workflow {
             device: s.device.as_deref(),
             session: s.id,
             shopper_since: now - SHOPPER_WINDOW,
-            merchant_since: now - MERCHANT_WINDOW,
             order: match &action {
                 Action::Refund { order_id, .. } => Some(order_id),
                 Action::Transfer { .. } => None,
             },
         };
-        let RiskFacts { stats, order } = self.store.risk_facts(&query).await?;
+        let facts = self.store.risk_facts(&query).await?;
+        let merchant_recent = self
+            .surge
+            .recent(self.store.as_ref(), &s.merchant_id, now)
+            .await?;
+        let stats = RiskStats {
+            shopper_recent: facts.shopper_recent,
+            merchant_recent,
+            device_known: facts.device_known,
+            returning: facts.returning,
+        };
         let contact = match &action {
             Action::Refund { .. } => None,
             Action::Transfer { contact_id, .. } => {
@@ -101,7 +110,7 @@ impl Workflow {
             user_id: s.user_id.to_string(),
             device: s.device.clone(),
             action,
-            order,
+            order: facts.order,
             contact,
             policy: ctx.policy.clone(),
             stats,

@@ -1018,10 +1018,14 @@ async fn risk_facts(
         device,
         session,
         shopper_since: since,
-        merchant_since: since,
         order,
     };
     store.risk_facts(&q).await.unwrap()
+}
+
+async fn merchant_consents(store: &dyn Store, since: chrono::DateTime<chrono::Utc>) -> i64 {
+    let acme = MerchantId::parse("acme").unwrap();
+    store.merchant_consents(&acme, since).await.unwrap()
 }
 
 async fn risk_stats_count_consents_per_shopper_and_merchant(b: Backend) {
@@ -1029,11 +1033,9 @@ async fn risk_stats_count_consents_per_shopper_and_merchant(b: Backend) {
     let store = store.as_ref();
     let hour_ago = now() - chrono::TimeDelta::hours(1);
     let fresh = risk_facts(store, Some("phone"), SessionId::new(), hour_ago, None).await;
-    assert_eq!(
-        (fresh.stats.shopper_recent, fresh.stats.merchant_recent),
-        (0, 0)
-    );
-    assert!(!fresh.stats.returning);
+    assert_eq!(fresh.shopper_recent, 0);
+    assert_eq!(merchant_consents(store, hour_ago).await, 0);
+    assert!(!fresh.returning);
     assert_eq!(fresh.order, None);
 
     new_session(store).await; // opened, never consented
@@ -1041,21 +1043,18 @@ async fn risk_stats_count_consents_per_shopper_and_merchant(b: Backend) {
     consented_session(store, "u1").await;
     consented_session(store, "u2").await;
     let now_session = SessionId::new();
-    let stats = risk_facts(store, Some("phone"), now_session, hour_ago, None)
-        .await
-        .stats;
-    assert_eq!(stats.shopper_recent, 2);
-    assert_eq!(stats.merchant_recent, 3);
-    assert!(stats.returning);
-    assert!(stats.device_known);
+    let facts = risk_facts(store, Some("phone"), now_session, hour_ago, None).await;
+    assert_eq!(facts.shopper_recent, 2);
+    assert_eq!(merchant_consents(store, hour_ago).await, 3);
+    assert!(facts.returning);
+    assert!(facts.device_known);
     let unknown = risk_facts(store, Some("laptop"), now_session, hour_ago, None).await;
-    assert!(!unknown.stats.device_known);
+    assert!(!unknown.device_known);
 
     let later = now() + chrono::TimeDelta::minutes(1);
-    let outside = risk_facts(store, None, now_session, later, None)
-        .await
-        .stats;
-    assert_eq!((outside.shopper_recent, outside.merchant_recent), (0, 0));
+    let outside = risk_facts(store, None, now_session, later, None).await;
+    assert_eq!(outside.shopper_recent, 0);
+    assert_eq!(merchant_consents(store, later).await, 0);
 }
 
 /// The refund's order comes with the counts, as the store has it; an order the merchant
@@ -1068,8 +1067,7 @@ async fn risk_facts_carry_the_refunds_order(b: Backend) {
     let hour_ago = now() - chrono::TimeDelta::hours(1);
     let id = OrderId::parse("1042").unwrap();
     let facts = risk_facts(store.as_ref(), None, SessionId::new(), hour_ago, Some(&id)).await;
-    assert_eq!(facts.order, Some(o));
-    assert_eq!(facts.stats.shopper_recent, 1);
+    assert_eq!((facts.order, facts.shopper_recent), (Some(o), 1));
     let missing = OrderId::parse("9999").unwrap();
     let none = risk_facts(
         store.as_ref(),
@@ -1079,7 +1077,7 @@ async fn risk_facts_carry_the_refunds_order(b: Backend) {
         Some(&missing),
     )
     .await;
-    assert_eq!((none.order, none.stats.shopper_recent), (None, 1));
+    assert_eq!((none.order, none.shopper_recent), (None, 1));
 }
 
 async fn a_replaced_order_keeps_its_reservation_within_its_amount(b: Backend) {
