@@ -76,8 +76,9 @@ impl Drop for Subscription {
 struct Entry {
     frames: broadcast::Sender<Arc<Numbered>>,
     turn: Arc<tokio::sync::Mutex<()>>,
-    /// The session as last stored or read here.
-    latest: Option<Session>,
+    /// The session as last stored or read here; boxed, so that sessions nobody keeps a
+    /// copy of cost the map no more than a pointer.
+    latest: Option<Box<Session>>,
 }
 
 impl Entry {
@@ -140,7 +141,7 @@ impl Hub {
                 .as_ref()
                 .is_none_or(|l| l.version <= session.version);
             if older {
-                e.latest = Some(session.clone());
+                e.latest = Some(Box::new(session.clone()));
             }
         }
     }
@@ -148,7 +149,7 @@ impl Hub {
     /// The session as last stored or read here, if kept.
     pub fn latest(&self, id: SessionId) -> Option<Session> {
         let sessions = self.sessions.lock().expect("hub lock");
-        sessions.get(&id).and_then(|e| e.latest.clone())
+        sessions.get(&id).and_then(|e| e.latest.as_deref().cloned())
     }
 
     /// Frames up to `last` were stored without a state change.

@@ -98,18 +98,21 @@ where
     reader.abort();
 }
 
+/// Reads the client's frames for as long as the socket lives. A turn's future is large (the
+/// whole dialogue, a model call included) and is boxed: an idle socket holds a pointer to
+/// no turn, not the room for one.
 async fn read<Rx>(app: AppState, id: SessionId, mut rx: Rx, out: mpsc::Sender<Out>)
 where
     Rx: Stream<Item = Inbound> + Unpin,
 {
-    if let Err(e) = app.dialogue.start(id).await {
+    if let Err(e) = Box::pin(app.dialogue.start(id)).await {
         let _ = out.send(Out::Error((&e).into())).await;
     }
     while let Some(inbound) = rx.next().await {
         let reply = if !app.limiter.allows(id) {
             Some(Out::Error((&FrameError::RateLimited).into()))
         } else {
-            answer(&app, id, inbound).await
+            Box::pin(answer(&app, id, inbound)).await
         };
         if let Some(reply) = reply {
             if out.send(reply).await.is_err() {
