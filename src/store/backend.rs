@@ -52,6 +52,9 @@ pub(super) trait Backend: Notifications + Send + Sync + 'static {
         entry: Option<&InboxEntry>,
     ) -> impl Future<Output = Result<Option<Session>>> + Send;
 
+    /// Applies a settlement from its submission without reading the session first.
+    fn direct(&self, s: &DirectSettlement<'_>) -> impl Future<Output = Result<Direct>> + Send;
+
     fn writer(&self) -> <Self::Db as Db>::Pooled<'_> {
         Self::Db::pooled(self.pool())
     }
@@ -215,6 +218,10 @@ impl<B: Backend> Payments for B {
         commit: &Commit,
     ) -> Result<Option<Session>> {
         self.transition(id, expected, commit, Some(entry)).await
+    }
+
+    async fn settle_direct(&self, s: &DirectSettlement<'_>) -> Result<Direct> {
+        self.direct(s).await
     }
 
     async fn inbox_has(&self, merchant: &MerchantId, event_id: &str) -> Result<bool> {

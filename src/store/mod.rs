@@ -19,6 +19,7 @@ mod migrations;
 mod orders;
 mod outbox;
 mod payments;
+mod pg_settle;
 mod pg_writes;
 mod postgres;
 mod records;

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Commit, InboxEntry, OutboxStats, Result, RiskFacts, RiskQuery, SandboxPayment, Session,
-    Submission, SubmissionState,
+    Commit, Direct, DirectSettlement, InboxEntry, OutboxStats, Result, RiskFacts, RiskQuery,
+    SandboxPayment, Session, Submission, SubmissionState,
 };
 use crate::domain::{MerchantId, SessionId, SessionState};
 
@@ -25,6 +25,9 @@ pub trait Payments: Send + Sync {
         expected_version: i64,
         commit: &Commit,
     ) -> Result<Option<Session>>;
+    /// Applies a notification straight from its submission, in one statement on Postgres;
+    /// SQLite answers `Undecided` (an embedded read costs no round trip).
+    async fn settle_direct(&self, s: &DirectSettlement<'_>) -> Result<Direct>;
     /// Whether a notification with this event id is already in the merchant's inbox.
     async fn inbox_has(&self, merchant: &MerchantId, event_id: &str) -> Result<bool>;
 

@@ -119,7 +119,7 @@ pub(super) const PRESENCE: std::time::Duration = std::time::Duration::from_secs(
 
 /// Whether an instance other than `origin` (a parameter) has been seen within `PRESENCE`:
 /// only then are frames announced.
-fn others(origin: &str) -> String {
+pub(super) fn others(origin: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM instances WHERE origin <> {origin} \
          AND seen_at > now() - interval '{} seconds')",

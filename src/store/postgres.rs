@@ -66,6 +66,10 @@ impl Backend for PgStore {
         super::pg_writes::append(&self.pool, &self.origin, id, frames).await
     }
 
+    async fn direct(&self, s: &DirectSettlement<'_>) -> Result<Direct> {
+        super::pg_settle::direct(&self.pool, &self.origin, s).await
+    }
+
     async fn transition(
         &self,
         id: SessionId,

@@ -354,6 +354,38 @@ pub struct OutboxStats {
     pub oldest_pending: Option<DateTime<Utc>>,
 }
 
+/// A settlement notification applied from the submission it names, without reading the
+/// session first: it applies only to a session of `entry`'s merchant that is `submitted`
+/// with a submission of this key and amount, and whose inbox lacks the event.
+#[derive(Debug, Clone)]
+pub struct DirectSettlement<'a> {
+    pub entry: &'a InboxEntry,
+    pub session_id: SessionId,
+    pub idempotency_key: &'a str,
+    pub amount: Money,
+    /// Where the state machine takes a `submitted` session on this notification.
+    pub to: SessionState,
+    pub reason: Option<EndReason>,
+    pub event: &'a NewEvent,
+    /// What the shopper is told, in English and in Chinese: the session's language picks.
+    pub frames: [&'a [Value]; 2],
+    /// The refund settled (its hold becomes refunded money) rather than failed (released).
+    pub settled: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// What became of a `DirectSettlement`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Direct {
+    /// Stored with its transition: the session as saved.
+    Applied(Box<Session>),
+    /// The inbox had the event already; nothing was written.
+    Seen,
+    /// Not applied: the session is not as the notification says, or this store settles
+    /// only through the general path. The caller reads the session and decides.
+    Undecided,
+}
+
 /// A verified settlement notification, as stored in the inbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboxEntry {

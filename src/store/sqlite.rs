@@ -86,6 +86,11 @@ impl Backend for SqliteStore {
         Ok(last)
     }
 
+    /// The general path reads the session in-process: nothing to save here.
+    async fn direct(&self, _: &DirectSettlement<'_>) -> Result<Direct> {
+        Ok(Direct::Undecided)
+    }
+
     async fn transition(
         &self,
         id: SessionId,

@@ -109,7 +109,7 @@ impl Workflow {
         let calls = commit.model_calls.len();
         let saved = to_the_end(async move {
             let saved = flow.stored(s.id, flow.store.apply(s.id, s.version, &commit).await)?;
-            transitioned(&s, saved.state, commit.event.kind);
+            transitioned(s.id, s.state, saved.state, commit.event.kind);
             flow.publish(s.id, saved.frame_seq, commit.frames);
             flow.follow_up(s.id, Some(&saved), &follow_ups);
             Ok(saved)
@@ -135,7 +135,7 @@ impl Workflow {
             let Some(saved) = flow.stored(s.id, written.await)? else {
                 return Ok(false);
             };
-            transitioned(&s, saved.state, commit.event.kind);
+            transitioned(s.id, s.state, saved.state, commit.event.kind);
             flow.publish(s.id, saved.frame_seq, commit.frames);
             flow.follow_up(s.id, Some(&saved), &follow_ups);
             Ok(true)
@@ -354,7 +354,7 @@ pub(super) fn proposed(s: &Session) -> Result<Action, Error> {
 }
 
 /// What the shopper is told about a state. A decline is never explained to them.
-fn status_frame(state: SessionState, reason: Option<EndReason>) -> ServerFrame {
+pub(super) fn status_frame(state: SessionState, reason: Option<EndReason>) -> ServerFrame {
     let reason = reason
         .filter(|_| state != SessionState::Declined)
         .map(|r| r.as_str().to_owned());
@@ -365,7 +365,7 @@ fn status_frame(state: SessionState, reason: Option<EndReason>) -> ServerFrame {
 /// its own, to the end. A caller may be dropped at any await (a client hanging up
 /// mid-request, a socket closing mid-turn) while its write still commits, and nothing else
 /// hands those frames to sockets here: the relay skips this instance's own announcements.
-async fn to_the_end<T: Send + 'static>(
+pub(super) async fn to_the_end<T: Send + 'static>(
     work: impl Future<Output = Result<T, Error>> + Send + 'static,
 ) -> Result<T, Error> {
     match tokio::spawn(work.in_current_span()).await {
@@ -376,8 +376,8 @@ async fn to_the_end<T: Send + 'static>(
 }
 
 /// Logs and counts a stored transition.
-fn transitioned(s: &Session, to: SessionState, event: EventKind) {
-    metrics::counter!(crate::metrics::TRANSITIONS, "from" => s.state.as_str(), "to" => to.as_str())
+pub(super) fn transitioned(id: SessionId, from: SessionState, to: SessionState, event: EventKind) {
+    metrics::counter!(crate::metrics::TRANSITIONS, "from" => from.as_str(), "to" => to.as_str())
         .increment(1);
-    tracing::info!(session_id = %s.id, from = %s.state, to = %to, event = %event, "transition");
+    tracing::info!(session_id = %id, from = %from, to = %to, event = %event, "transition");
 }

@@ -518,6 +518,62 @@ async fn postgres_a_provider_hanging_up_mid_commit_still_settles_the_socket() {
     shopper.until_state("settled").await;
 }
 
+/// A webhook that lands on an instance holding no copy of its session is settled from its
+/// submission in one statement: the state, the event from `submitted`, the frames in the
+/// shopper's language (relayed to the socket on the other instance), the order's money, the
+/// submission and the inbox row. A copy of it is a duplicate; a notification that does not
+/// match its submission takes the general path and moves nothing.
+#[cfg(pg_tests)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_webhook_on_an_instance_without_the_session_settles_it_in_one_statement() {
+    let (app, creds) = without_dispatcher(Backend::Postgres).await;
+    let peer = crate::helpers::spawn_peer(&app, |_| {}).await;
+    let (s, mut shopper, key) = submitted(&app, &creds).await;
+    let now = chrono::Utc::now().timestamp();
+
+    let wrong = serde_json::to_vec(&notification(&s, &key, "settlement.succeeded", "49.00"));
+    let (status, answer) = post_webhook(&peer, &creds.webhook_secret, &wrong.unwrap(), now).await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (200, Some("mismatch"))
+    );
+    assert_eq!(crate::fixtures::state(&app, &s).await, "submitted");
+
+    let body =
+        serde_json::to_vec(&notification(&s, &key, "settlement.succeeded", "50.00")).unwrap();
+    let (status, answer) = post_webhook(&peer, &creds.webhook_secret, &body, now).await;
+    assert_eq!((status, answer["outcome"].as_str()), (200, Some("applied")));
+    shopper.until_state("settled").await;
+    let said = shopper.until("agent_message").await;
+    assert_eq!(said["text"], "完成：支付机构已确认。");
+    let from_submitted = format!(
+        "session_events WHERE session_id = '{}' AND kind = 'settlement_succeeded' \
+         AND from_state = 'submitted' AND to_state = 'settled'",
+        s.id
+    );
+    assert_eq!(count_rows(&app.db.url, &from_submitted).await, 1);
+    assert_eq!(
+        order_money(&app, "1042").await,
+        json!({"refunded": "50.00", "reserved": "0.00", "refundable": "78.00"})
+    );
+    assert_eq!(submission(&app, &s).await.state.as_str(), "done");
+    let inbox = "webhook_inbox WHERE outcome = 'applied' AND kind = 'settlement.succeeded'";
+    assert_eq!(count_rows(&app.db.url, inbox).await, 1);
+
+    let (status, again) = post_webhook(&peer, &creds.webhook_secret, &body, now).await;
+    assert_eq!(
+        (status, again["outcome"].as_str()),
+        (200, Some("duplicate"))
+    );
+    assert_eq!(
+        count(
+            &events(&app, &creds.api_key, &s.id).await,
+            "settlement_succeeded"
+        ),
+        1
+    );
+}
+
 backend_tests!(
     a_refund_runs_from_first_message_to_settled,
     a_failing_outcome_fails_and_frees_the_money,

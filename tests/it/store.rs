@@ -670,6 +670,109 @@ async fn submitted_session_leased(
     (store.apply(s.id, 1, &commit).await.unwrap(), key)
 }
 
+/// A settlement applied from its submission without reading the session: one statement on
+/// Postgres, which applies only to the matching `submitted` session and tells a duplicate
+/// apart; SQLite leaves it to the general path.
+async fn a_settlement_applies_straight_from_its_submission(b: Backend) {
+    let (db, store) = store_with_merchant(b).await;
+    store
+        .put_order(&order("1042", "u1", "100.00", 5))
+        .await
+        .unwrap();
+    let (s, key) = submitted_session(store.as_ref()).await;
+    let hold = OrderEffect::Reserve {
+        merchant_id: s.merchant_id.clone(),
+        order_id: OrderId::parse("1042").unwrap(),
+        minor: 1000,
+    };
+    let mut commit = Commit::new(s.change(now()), opened(), vec![]);
+    commit.order = Some(hold);
+    let s = store.apply(s.id, s.version, &commit).await.unwrap();
+    let entry = InboxEntry {
+        merchant_id: s.merchant_id.clone(),
+        event_id: "evt_direct".into(),
+        session_id: s.id.to_string(),
+        kind: "settlement.succeeded".into(),
+        idempotency_key: key.clone(),
+        outcome: InboxOutcome::Applied,
+        payload: json!({}),
+        received_at: now(),
+    };
+    let event = NewEvent {
+        kind: EventKind::SettlementSucceeded,
+        actor: Actor::Provider,
+        payload: json!({}),
+    };
+    let (en, zh) = (vec![json!({"text": "done"})], vec![json!({"text": "完成"})]);
+    let direct = DirectSettlement {
+        entry: &entry,
+        session_id: s.id,
+        idempotency_key: &key,
+        amount: cny("10.00"),
+        to: SessionState::Settled,
+        reason: None,
+        event: &event,
+        frames: [&en, &zh],
+        settled: true,
+        at: now(),
+    };
+    let elsewhere = DirectSettlement {
+        idempotency_key: "cs_other",
+        ..direct.clone()
+    };
+    let undecided = store.settle_direct(&elsewhere).await.unwrap();
+    assert_eq!(undecided, Direct::Undecided, "another submission's key");
+    let short = DirectSettlement {
+        amount: cny("9.99"),
+        ..direct.clone()
+    };
+    let undecided = store.settle_direct(&short).await.unwrap();
+    assert_eq!(undecided, Direct::Undecided, "another amount");
+    let applied = store.settle_direct(&direct).await.unwrap();
+    if b == Backend::Sqlite {
+        assert_eq!(
+            applied,
+            Direct::Undecided,
+            "SQLite settles through the general path"
+        );
+        return;
+    }
+    let Direct::Applied(saved) = applied else {
+        panic!("not applied: {applied:?}");
+    };
+    assert_eq!(
+        (saved.state, saved.version),
+        (SessionState::Settled, s.version + 1)
+    );
+    assert_eq!(saved.frame_seq, s.frame_seq + 1);
+    let framed = store.frames_after(s.id, s.frame_seq, 10).await.unwrap();
+    assert_eq!(
+        framed[0].frame, en[0],
+        "the session's language (English) picks"
+    );
+    let o = store
+        .order(&s.merchant_id, &OrderId::parse("1042").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((o.refunded, o.reserved), (cny("10.00"), cny("0.00")));
+    let sub = store.submission_for_session(s.id).await.unwrap().unwrap();
+    assert_eq!(sub.state, SubmissionState::Done);
+    let log = store.events(s.id).await.unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(
+        (last.from, last.to, last.kind),
+        (
+            Some(SessionState::Submitted),
+            SessionState::Settled,
+            EventKind::SettlementSucceeded
+        )
+    );
+    assert_eq!(count_rows(&db.url, "webhook_inbox").await, 1);
+    let again = store.settle_direct(&direct).await.unwrap();
+    assert_eq!(again, Direct::Seen);
+}
+
 /// A row written leased to the instance that delivers it is that instance's first attempt:
 /// no dispatcher claims it until the lease runs out (its instance died), and then the
 /// claim counts the second.
@@ -1255,6 +1358,7 @@ async fn a_row_that_does_not_parse_is_corrupt(b: Backend) {
 }
 
 backend_tests!(
+    a_settlement_applies_straight_from_its_submission,
     risk_facts_carry_the_refunds_order,
     a_session_opens_with_its_draft_and_first_frames,
     a_row_written_leased_waits_for_its_lease,
