@@ -1,5 +1,5 @@
 //! Storage: one trait, a Postgres and a SQLite implementation, and one conformance suite
-//! (tests/it/store.rs) run against both.
+//! (tests/it/store/, a file per concern) run against both.
 //!
 //! The SQL is written once, in a module per table (`orders`, `sessions`, …), as functions
 //! generic over [`db::Db`]; `postgres.rs` and `sqlite.rs` hold what differs (connecting,
