@@ -20,7 +20,9 @@ use questions::{
     ask_contact, ask_intent, ask_order, ask_reason, ask_refund_amount, ask_transfer_amount,
     order_status,
 };
-use reading::{answer_to_question, take_amount, take_contact, take_order};
+use reading::{
+    answer_to_question, is_the_order, named_order, take_amount, take_contact, take_order,
+};
 
 pub(super) use questions::order_label;
 pub use reading::pick;
@@ -92,11 +94,27 @@ pub fn dispose(
     }
     // Take everything the message says before asking about any of it.
     let mut pending = Vec::new();
+    let mut grounded = None;
     if answered != Some(Field::Order) {
-        pending.extend(take_order(draft, ex.order.as_ref(), clear, book).map(Decision::Clarify));
+        let question = take_order(draft, ex.order.as_ref(), clear, book);
+        // The reader missed the order, but the message names one of the shopper's own.
+        grounded = draft
+            .order_id
+            .is_none()
+            .then(|| named_order(text, book))
+            .flatten();
+        match &grounded {
+            Some(id) => draft.order_id = Some(id.clone()),
+            None => pending.extend(question.map(Decision::Clarify)),
+        }
     }
     if answered != Some(Field::Amount) {
-        pending.extend(take_amount(draft, ex.amount.as_ref(), clear, policy));
+        let amount = ex.amount.as_ref().filter(|a| {
+            !grounded
+                .as_ref()
+                .is_some_and(|id| is_the_order(&a.value, id))
+        });
+        pending.extend(take_amount(draft, amount, clear, policy));
     }
     if answered != Some(Field::Contact) {
         pending

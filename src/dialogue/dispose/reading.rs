@@ -115,6 +115,28 @@ pub(super) fn take_order(
     }
 }
 
+/// The one order of the shopper's book whose id the message names as a word of its own, in
+/// any case ("refund 1042", "退款1042", "so-88213 全退"): a number equal to one of the
+/// shopper's orders is that order. `None` when no id or several are named; an id that is
+/// only close to one of the book's is never taken for it.
+pub(super) fn named_order(text: &str, book: &Book) -> Option<OrderId> {
+    let is_id_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let words: Vec<&str> = text.split(|c: char| !is_id_char(c)).collect();
+    let mut named = book.orders.iter().filter(|o| {
+        let id = o.order_id.as_str();
+        words.iter().any(|w| w.eq_ignore_ascii_case(id))
+    });
+    match (named.next(), named.next()) {
+        (Some(only), None) => Some(only.order_id.clone()),
+        _ => None,
+    }
+}
+
+/// Whether `amount` is only the order's id read as a sum: written bare, without currency.
+pub(super) fn is_the_order(amount: &AmountRef, order: &OrderId) -> bool {
+    matches!(amount, AmountRef::Exact { value, currency: None } if value == order.as_str())
+}
+
 /// The most recent refundable order, and any other placed within ten minutes of it.
 fn last_orders<'a>(book: &Book<'a>) -> &'a [Order] {
     let refundable: Vec<usize> = (0..book.orders.len())

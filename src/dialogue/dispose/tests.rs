@@ -357,3 +357,38 @@ fn the_answer_to_the_reason_question_is_the_reason() {
     assert_eq!(draft.order_id.as_ref().map(OrderId::as_str), Some("1041"));
     clarifies(d, Field::Reason);
 }
+
+#[test]
+fn an_order_of_the_shoppers_own_is_that_order_however_it_is_written() {
+    let mut w = World::standard();
+    w.orders.push(order("SO-88213", "300.00", "0", 30000));
+    let mut draft = Draft::default();
+    // A bare number that is one of the shopper's orders: the order, never an amount.
+    let d = w.say(&mut draft, "I need a refund on 1042");
+    clarifies(d, Field::Amount);
+    assert_eq!(draft.order_id, OrderId::parse("1042").ok());
+    assert_eq!(draft.amount, None);
+    assert_eq!(
+        w.say(&mut Draft::default(), "1042 退款，全额"),
+        refund("1042", "128.00", None)
+    );
+    assert_eq!(
+        w.say(&mut Draft::default(), "refund so-88213 in full"),
+        refund("SO-88213", "300.00", None)
+    );
+}
+
+#[test]
+fn an_order_id_close_to_one_of_the_shoppers_is_asked_about_never_taken() {
+    let w = World::standard();
+    for text in [
+        "refund 1024 in full",
+        "refund 10420 in full",
+        "refund 1042 and 1041 in full",
+    ] {
+        let mut draft = Draft::default();
+        let d = w.say(&mut draft, text);
+        assert_eq!(draft.order_id, None, "{text}");
+        clarifies(d, Field::Order);
+    }
+}
