@@ -21,7 +21,7 @@ pub(super) struct Cue {
 
 static REFUND_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)(?-u:\b)(?:refund|reimburs|charge\s*back|money\s+back|pay\s+me\s+back|send\s+(?:it|them|this)\s+back|return)|退款|退钱|退货|退费|退回|退给|退还|退我|退\s*[0-9¥$]|返款|返还",
+        r"(?i)(?-u:\b)(?:refund|reimburs|charge\s*back|money\s+back|pay\s+me\s+back|send\s+(?:it|them|this)\s+back|return)|退款|退钱|退货|退费|退回|退给|退还|退我|退掉|全退|退全|退\s*[0-9¥$一二两三四五六七八九十百半]|返款|返还",
     )
 });
 static TRANSFER_RE: LazyLock<Regex> = LazyLock::new(|| {

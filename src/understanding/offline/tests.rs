@@ -679,6 +679,19 @@ fn table_has_enough_rows_in_both_languages() {
 }
 
 #[test]
+fn chinese_ways_of_asking_for_a_refund_are_refunds() {
+    for text in [
+        "1042这单全部退掉",
+        "C305全退",
+        "20261025110358 退全款",
+        "那单退一半吧",
+        "帮我把1042退两百",
+    ] {
+        assert_eq!(extract(text).intent.value, Intent::Refund, "{text}");
+    }
+}
+
+#[test]
 fn a_chinese_magnitude_is_part_of_the_amount() {
     let cases = [
         ("给王芳转账5万", exact("50000", None)),
