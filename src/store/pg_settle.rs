@@ -10,7 +10,7 @@ use sqlx::postgres::{PgPool, Postgres};
 use sqlx::types::Json;
 
 use super::db::Bind;
-use super::pg_writes::others;
+use super::pg_writes::{announce, others};
 use super::sessions::columns;
 use super::{Direct, DirectSettlement, Result, StoreError, inbox, rows, unique_as_duplicate};
 
@@ -38,9 +38,7 @@ static SETTLE: LazyLock<String> = LazyLock::new(|| {
            SELECT $1, moved.frame_seq - $9 + f.n, f.frame, $8 FROM moved, \
            jsonb_array_elements(CASE WHEN moved.lang = 'zh' THEN $14::jsonb ELSE $13::jsonb END) \
            WITH ORDINALITY AS f(frame, n)), \
-         announced AS (SELECT pg_notify('countersign_frames', $1 || ' ' || \
-           (frame_seq - $9 + 1) || ' ' || frame_seq || ' ' || $16) FROM moved \
-           WHERE {others}), \
+         announced AS ({announce} FROM moved WHERE {others}), \
          held AS (UPDATE orders SET reserved_minor = reserved_minor - $4, \
            refunded_minor = refunded_minor + CASE WHEN $15 THEN $4 ELSE 0 END \
            FROM moved WHERE orders.merchant_id = $2 \
@@ -52,15 +50,11 @@ static SETTLE: LazyLock<String> = LazyLock::new(|| {
          inboxed AS (INSERT INTO webhook_inbox (merchant_id, event_id, session_id, kind, \
            idempotency_key, outcome, payload, received_at) \
            SELECT $17, $18, $19, $20, $21, $22, $23, $24 FROM moved) \
-         SELECT {moved_cols}, EXISTS (SELECT 1 FROM seen) AS seen, \
+         SELECT {cols}, EXISTS (SELECT 1 FROM seen) AS seen, \
            (SELECT count(*) FROM held) AS held, (SELECT count(*) FROM announced) AS announced \
          FROM (SELECT 1 AS one) AS one LEFT JOIN moved ON true",
         cols = columns!(),
-        moved_cols = columns!()
-            .split(", ")
-            .map(|c| format!("moved.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", "),
+        announce = announce("$9", "$16"),
         others = others("$16"),
     )
 });

@@ -11,14 +11,14 @@ use sqlx::postgres::{PgPool, Postgres};
 use sqlx::types::Json;
 
 use super::db::{Bind, Q};
-use super::sessions::columns;
+use super::sessions::{columns, move_session};
 use super::{
-    Commit, InboxEntry, NewEvent, NewSession, OrderEffect, Result, Session, StoreError, audit,
-    inbox, rows, sessions, unique_as_duplicate,
+    Commit, FRAMES_CHANNEL, InboxEntry, NewEvent, NewSession, OrderEffect, Result, Session,
+    StoreError, audit, inbox, rows, sessions, unique_as_duplicate,
 };
-use crate::domain::{EventKind, SessionId};
+use crate::domain::SessionId;
 
-/// Parameters: $1 session, $2 expected version, $3–$13 the change (see `bind_change`),
+/// Parameters: $1 session, $2 expected version, $3–$13 the change (`sessions::bind_change`),
 /// $14–$16 the event, $17 the frames as a JSON array, $18 the announcing store, $19–$24 the
 /// outbox row, $25–$28 the order effect, $29 whether the submission ends, $30 the model
 /// calls, $31 the outbox row's lease; with an inbox row, $32–$39.
@@ -35,12 +35,7 @@ fn transition_sql(inbox: bool) -> String {
         ("", "")
     };
     format!(
-        "WITH moved AS (UPDATE sessions SET state = $3, mode = $4, reason = $5, \
-         proposed_action = $6, confirmation_hash = $7, confirmation_expires_at = $8, \
-         clarifications = $9, draft = $11, version = version + 1, updated_at = $10, \
-         consented_at = CASE WHEN $12 THEN $10 ELSE consented_at END, \
-         frame_seq = frame_seq + $13 \
-         WHERE id = $1 AND version = $2 \
+        "WITH moved AS ({move_session} \
          AND EXISTS (SELECT 1 FROM session_events WHERE session_id = $1 AND seq = $2) \
          AND ($25::text IS DISTINCT FROM 'reserve' OR EXISTS (SELECT 1 FROM orders \
            WHERE merchant_id = $26 AND order_id = $27 \
@@ -53,9 +48,7 @@ fn transition_sql(inbox: bool) -> String {
          framed AS (INSERT INTO session_frames (session_id, seq, frame, at) \
          SELECT $1, moved.frame_seq - $13 + f.n, f.frame, $10 \
          FROM moved, jsonb_array_elements($17) WITH ORDINALITY AS f(frame, n)), \
-         announced AS (SELECT pg_notify('countersign_frames', $1 || ' ' || \
-         (frame_seq - $13 + 1) || ' ' || frame_seq || ' ' || $18) FROM moved \
-         WHERE $13 > 0 AND {others}), \
+         announced AS ({announce} FROM moved WHERE $13 > 0 AND {others}), \
          submitted AS (INSERT INTO submissions (idempotency_key, session_id, merchant_id, \
          provider, action, currency, amount_minor, state, attempts, next_attempt_at, \
          locked_until, created_at, updated_at) SELECT $19, $1, $20, $21, $22, $23, $24, \
@@ -71,8 +64,10 @@ fn transition_sql(inbox: bool) -> String {
          {audited}{inbox_insert} \
          SELECT {cols}, (SELECT count(*) FROM held) AS held, \
          (SELECT count(*) FROM announced) AS announced FROM moved",
+        move_session = move_session!(),
         cols = columns!(),
         audited = audit::PG_WITH_TRANSITION,
+        announce = announce("$13", "$18"),
         others = others("$18"),
     )
 }
@@ -105,10 +100,9 @@ static APPEND: LazyLock<String> = LazyLock::new(|| {
          framed AS (INSERT INTO session_frames (session_id, seq, frame, at) \
          SELECT $1, numbered.frame_seq - $2 + f.n, f.frame, $3 \
          FROM numbered, jsonb_array_elements($4) WITH ORDINALITY AS f(frame, n)), \
-         announced AS (SELECT pg_notify('countersign_frames', $1 || ' ' || \
-         (frame_seq - $2 + 1) || ' ' || frame_seq || ' ' || $5) FROM numbered \
-         WHERE {others}) \
+         announced AS ({announce} FROM numbered WHERE {others}) \
          SELECT frame_seq, (SELECT count(*) FROM announced) AS announced FROM numbered",
+        announce = announce("$2", "$5"),
         others = others("$5")
     )
 });
@@ -116,6 +110,16 @@ static APPEND: LazyLock<String> = LazyLock::new(|| {
 /// How long an instance counts as there after its last heartbeat (`PgStore::frame_feed`
 /// beats every `HEARTBEAT`).
 pub(super) const PRESENCE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Announces on `FRAMES_CHANNEL` the last `count` frames of session `$1`, up to the row's
+/// `frame_seq`, as coming from `origin` (both parameters): the payload
+/// `parse_announcement` reads.
+pub(super) fn announce(count: &str, origin: &str) -> String {
+    format!(
+        "SELECT pg_notify('{FRAMES_CHANNEL}', $1 || ' ' || (frame_seq - {count} + 1) || ' ' \
+         || frame_seq || ' ' || {origin})"
+    )
+}
 
 /// Whether an instance other than `origin` (a parameter) has been seen within `PRESENCE`:
 /// only then are frames announced.
@@ -174,7 +178,7 @@ pub(super) async fn transition(
     let mut q = sqlx::query::<Postgres>(sql)
         .arg(id.to_string())
         .arg(expected);
-    q = bind_change(q, commit);
+    q = sessions::bind_change(q, commit);
     q = bind_rest(q, commit, origin);
     if let Some(e) = entry {
         q = inbox::bind(q, e);
@@ -194,22 +198,6 @@ pub(super) async fn transition(
         }
         None => why_not(pool, id, expected, commit, entry).await,
     }
-}
-
-/// The session's fields, $3–$13.
-fn bind_change<'q>(q: Q<'q, Postgres>, commit: &'q Commit) -> Q<'q, Postgres> {
-    let c = &commit.change;
-    q.arg(c.state.as_str())
-        .arg(c.mode.as_str())
-        .arg(c.reason.map(|r| r.as_str()))
-        .arg(c.proposed_action.as_ref().map(Json))
-        .arg(&c.confirmation_hash)
-        .arg(c.confirmation_expires_at)
-        .arg(c.clarifications)
-        .arg(c.at)
-        .arg(Json(&c.draft))
-        .arg(commit.event.kind == EventKind::Confirmed)
-        .arg(commit.frames.len() as i64)
 }
 
 /// The event, frames, announcement, outbox row, order effect, submission end, model calls

@@ -25,6 +25,21 @@ macro_rules! columns {
 }
 pub(super) use columns;
 
+/// The session's move from version `$2`, without `RETURNING`: it sets the fields
+/// `bind_change` binds ($3–$13), bumps the version and numbers the frames. A macro, so that
+/// `concat!` can build whole statements with it.
+macro_rules! move_session {
+    () => {
+        "UPDATE sessions SET state = $3, mode = $4, reason = $5, proposed_action = $6, \
+         confirmation_hash = $7, confirmation_expires_at = $8, clarifications = $9, \
+         draft = $11, version = version + 1, updated_at = $10, \
+         consented_at = CASE WHEN $12 THEN $10 ELSE consented_at END, \
+         frame_seq = frame_seq + $13 \
+         WHERE id = $1 AND version = $2"
+    };
+}
+pub(super) use move_session;
+
 /// A new session: collecting, at version 1, with its first draft and first frames.
 pub(super) const INSERT: &str = "INSERT INTO sessions (id, merchant_id, user_id, channel, \
      mode, state, clarifications, draft, frame_seq, device, client_token_hash, version, \
@@ -32,15 +47,7 @@ pub(super) const INSERT: &str = "INSERT INTO sessions (id, merchant_id, user_id,
 const BY_ID: &str = concat!("SELECT ", columns!(), " FROM sessions WHERE id = $1");
 /// One statement moves the session, bumps its version and numbers its frames; the row lock
 /// it takes orders concurrent writers. `consented_at` is set by the consent itself.
-const MOVE: &str = concat!(
-    "UPDATE sessions SET state = $3, mode = $4, reason = $5, proposed_action = $6, \
-     confirmation_hash = $7, confirmation_expires_at = $8, clarifications = $9, \
-     draft = $11, version = version + 1, updated_at = $10, \
-     consented_at = CASE WHEN $12 THEN $10 ELSE consented_at END, \
-     frame_seq = frame_seq + $13 \
-     WHERE id = $1 AND version = $2 RETURNING ",
-    columns!()
-);
+const MOVE: &str = concat!(move_session!(), " RETURNING ", columns!());
 const IN_STATE: &str = concat!(
     "SELECT ",
     columns!(),
@@ -123,20 +130,8 @@ pub(super) async fn apply_in<DB: Db>(
     commit: &Commit,
 ) -> Result<Session> {
     let c = &commit.change;
-    let updated = sqlx::query::<DB>(MOVE)
-        .arg(id.to_string())
-        .arg(expected)
-        .arg(c.state.as_str())
-        .arg(c.mode.as_str())
-        .arg(c.reason.map(|r| r.as_str()))
-        .arg(c.proposed_action.as_ref().map(Json))
-        .arg(&c.confirmation_hash)
-        .arg(c.confirmation_expires_at)
-        .arg(c.clarifications)
-        .arg(c.at)
-        .arg(Json(&c.draft))
-        .arg(commit.event.kind == EventKind::Confirmed)
-        .arg(commit.frames.len() as i64)
+    let moved = sqlx::query::<DB>(MOVE).arg(id.to_string()).arg(expected);
+    let updated = bind_change(moved, commit)
         .fetch_optional(DB::conn(tx))
         .await?;
     let Some(row) = updated else {
@@ -162,6 +157,22 @@ pub(super) async fn apply_in<DB: Db>(
         audit::record(DB::conn(tx), call).await?;
     }
     Ok(session)
+}
+
+/// Binds the session's fields of `commit`, $3–$13 of `move_session!`.
+pub(super) fn bind_change<'q, DB: Db>(q: Q<'q, DB>, commit: &'q Commit) -> Q<'q, DB> {
+    let c = &commit.change;
+    q.arg(c.state.as_str())
+        .arg(c.mode.as_str())
+        .arg(c.reason.map(|r| r.as_str()))
+        .arg(c.proposed_action.as_ref().map(Json))
+        .arg(&c.confirmation_hash)
+        .arg(c.confirmation_expires_at)
+        .arg(c.clarifications)
+        .arg(c.at)
+        .arg(Json(&c.draft))
+        .arg(commit.event.kind == EventKind::Confirmed)
+        .arg(commit.frames.len() as i64)
 }
 
 async fn insert_transition<DB: Db>(

@@ -152,6 +152,12 @@ impl Hub {
         sessions.get(&id).and_then(|e| e.latest.as_deref().cloned())
     }
 
+    /// Whether a copy of `id` is kept here.
+    pub fn keeps(&self, id: SessionId) -> bool {
+        let sessions = self.sessions.lock().expect("hub lock");
+        sessions.get(&id).is_some_and(|e| e.latest.is_some())
+    }
+
     /// Frames up to `last` were stored without a state change.
     pub fn framed(&self, id: SessionId, last: i64) {
         let mut sessions = self.sessions.lock().expect("hub lock");

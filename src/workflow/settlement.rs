@@ -76,7 +76,7 @@ impl Workflow {
         };
         let _lock = self.hub.lock(id).await;
         // Without a copy of the session here, one statement settles it from its submission.
-        if self.hub.latest(id).is_none()
+        if !self.hub.keeps(id)
             && let Some(outcome) = self
                 .settle_direct(id, n, entry(InboxOutcome::Applied))
                 .await?
