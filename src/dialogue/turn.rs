@@ -9,8 +9,8 @@ use super::dispose::{self, Book, Decision, Question};
 use super::{Dialogue, Error, menu};
 use crate::domain::draft::{Draft, Field, Role};
 use crate::domain::machine::{Effect, Event};
-use crate::domain::{Actor, Lang, Mode, SessionId, SessionState};
-use crate::store::{Contact, Order};
+use crate::domain::{Actor, EventKind, Lang, Mode, SessionId, SessionState};
+use crate::store::{Contact, NewEvent, Order};
 use crate::understanding::{Context, Phrase, UnderstandingError, audit};
 use crate::workflow::frames::{ClientFrame, ServerFrame};
 use crate::workflow::{SessionContext, Step};
@@ -24,6 +24,13 @@ pub struct Conversation {
     pub book: ShopperBook,
     /// Every model endpoint failed while this turn was speaking.
     pub model_down: bool,
+}
+
+/// A new session's first draft, its first frames and its `opened` event.
+pub struct Opening {
+    pub draft: Draft,
+    pub frames: Vec<Value>,
+    pub event: NewEvent,
 }
 
 /// The shopper's orders and contacts as this turn read them.
@@ -189,21 +196,28 @@ impl Dialogue {
         }
     }
 
-    /// The draft and frames a session opens with: a chat session is greeted in the
-    /// language of its opening text (read at its first turn) and stores the greeting with
-    /// itself; a menu session is greeted with its menu when a client arrives.
-    pub fn opening(channel: Mode, text: Option<&str>) -> (Draft, Vec<ServerFrame>) {
+    /// What a session opened on `channel` with `text` is stored with: a chat session is
+    /// greeted in the language of its opening text (read at its first turn) and stores the
+    /// greeting with itself; a menu session is greeted with its menu when a client arrives.
+    pub fn opening(channel: Mode, text: Option<&str>) -> Opening {
         let mut draft = Draft::default();
         if let Some(text) = text {
             draft.lang = Lang::of(text);
         }
-        match channel {
-            Mode::Chat => {
-                draft.opening = text.map(str::to_owned);
-                let frames = vec![greeting(draft.lang)];
-                (draft, frames)
-            }
-            Mode::Menu => (draft, Vec::new()),
+        let mut frames = Vec::new();
+        if channel == Mode::Chat {
+            draft.opening = text.map(str::to_owned);
+            frames.push(greeting(draft.lang).to_json());
+        }
+        let event = NewEvent {
+            kind: EventKind::Opened,
+            actor: Actor::Merchant,
+            payload: json!({ "channel": channel, "text": text }),
+        };
+        Opening {
+            draft,
+            frames,
+            event,
         }
     }
 

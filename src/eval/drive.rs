@@ -13,11 +13,9 @@ use serde_json::{Value, json};
 use super::corpus::{BookDoc, Card, Case, Kind, OrderDoc};
 use crate::app::AppState;
 use crate::config::{Config, ProviderKind};
-use crate::domain::{
-    Action, Actor, Currency, EventKind, MerchantId, Mode, Money, SessionId, UserId,
-};
+use crate::domain::{Action, Currency, MerchantId, Mode, Money, SessionId, UserId};
 use crate::secrets::{MasterKey, hash_credential, random_token};
-use crate::store::{self, Contact, NewEvent, NewSession, Order, Store};
+use crate::store::{self, Contact, NewSession, Order, Store};
 use crate::understanding::Understanding;
 use crate::workflow::frames::ClientFrame;
 
@@ -117,7 +115,7 @@ impl Bench {
 
     async fn open_session(&self, merchant: &MerchantId) -> anyhow::Result<SessionId> {
         let token = random_token("cst_");
-        let (draft, greeting) = crate::dialogue::Dialogue::opening(Mode::Chat, None);
+        let opening = crate::dialogue::Dialogue::opening(Mode::Chat, None);
         let new = NewSession {
             id: SessionId::new(),
             merchant_id: merchant.clone(),
@@ -126,15 +124,15 @@ impl Bench {
             device: None,
             client_token_hash: hash_credential(token.expose()),
             created_at: self.app.flow.clock.now(),
-            draft,
-            frames: greeting.iter().map(|f| f.to_json()).collect(),
+            draft: opening.draft,
+            frames: opening.frames,
         };
-        let opened = NewEvent {
-            kind: EventKind::Opened,
-            actor: Actor::Merchant,
-            payload: json!({ "channel": Mode::Chat, "text": null }),
-        };
-        Ok(self.app.store.create_session(&new, &opened).await?.id)
+        Ok(self
+            .app
+            .store
+            .create_session(&new, &opening.event)
+            .await?
+            .id)
     }
 
     /// Hands one message to the dialogue as the socket would; an error is what the

@@ -14,8 +14,7 @@ use crate::app::AppState;
 use crate::dialogue::Dialogue;
 use crate::domain::{Actor, EventKind, Mode, SessionId, SessionState, UserId};
 use crate::secrets::{hash_credential, random_token};
-use crate::store::{EventRecord, Merchant, NewEvent, NewSession, Session};
-use crate::workflow::frames::ServerFrame;
+use crate::store::{EventRecord, Merchant, NewSession, Session};
 
 const MAX_TEXT_CHARS: usize = 4000;
 const MAX_DEVICE_CHARS: usize = 200;
@@ -85,7 +84,7 @@ async fn create(app: &AppState, merchant: &Merchant, req: OpenSession) -> Result
     let text = checked_text("text", req.text, MAX_TEXT_CHARS)?;
     let device = checked_text("device", req.device, MAX_DEVICE_CHARS)?;
     let client_token = random_token(super::auth::CLIENT_TOKEN_PREFIX);
-    let (draft, greeting) = Dialogue::opening(req.channel, text.as_deref());
+    let opening = Dialogue::opening(req.channel, text.as_deref());
     let new = NewSession {
         id: SessionId::new(),
         merchant_id: merchant.id.clone(),
@@ -94,15 +93,10 @@ async fn create(app: &AppState, merchant: &Merchant, req: OpenSession) -> Result
         device,
         client_token_hash: hash_credential(client_token.expose()),
         created_at: app.flow.clock.now(),
-        draft,
-        frames: greeting.iter().map(ServerFrame::to_json).collect(),
+        draft: opening.draft,
+        frames: opening.frames,
     };
-    let opened = NewEvent {
-        kind: EventKind::Opened,
-        actor: Actor::Merchant,
-        payload: json!({ "channel": req.channel, "text": text }),
-    };
-    let session = app.store.create_session(&new, &opened).await?;
+    let session = app.store.create_session(&new, &opening.event).await?;
     tracing::info!(session_id = %session.id, merchant_id = %merchant.id, "session opened");
     let ws_url = format!("{}/v1/sessions/{}/ws", app.config.public_url(), session.id)
         .replacen("http", "ws", 1);
