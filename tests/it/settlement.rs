@@ -425,15 +425,18 @@ async fn metrics_tell_an_operator_what_happened(b: Backend) {
     let (app, key) = shop(b, None).await;
     let (_s, mut shopper) = consent(&app, &key, "1042", "10.00").await;
     shopper.until_state("settled").await;
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The shopper hears of the settlement while the webhook's answer is still on its way,
+    // and the webhook is counted as it is answered: read the metrics once it is.
+    let applied = "countersign_webhooks_total{result=\"applied\"} 1";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let r = app.http.get(app.url("/metrics")).send().await.unwrap();
+        let text = r.text().await.unwrap();
+        if text.contains(applied) || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
     for series in [
         "countersign_turn_seconds_bucket{frame=\"confirm\"",
         "countersign_transitions_total{from=\"submitted\",to=\"settled\"} 1",
