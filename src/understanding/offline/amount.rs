@@ -15,7 +15,7 @@ use crate::understanding::extraction::{AmountRef, Intent, OrderRef, Scored};
 
 static FULL_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)(?-u:\b)(?:full(?:\s+(?:refund|amount|price|sum|payment))?|in\s+full|everything|all\s+of\s+it|the\s+whole\s+(?:amount|sum|thing)|entire\s+amount)(?-u:\b)|全额|全款|全部|全退",
+        r"(?i)(?-u:\b)(?:full(?:\s+(?:refund|amount|price|sum|payment))?|in\s+full|everything|all\s+of\s+(?:it|order|my\s+money|the\s+money)|all\s+my\s+money|(?:the\s+)?whole\s+(?:amount|sum|thing|order)|it\s+all|entire(?:ly)?(?:\s+(?:amount|order|thing))?|complete(?:ly)?|the\s+rest\s+of|whatever(?:'s|\s+is)\s+left|what(?:'s|\s+is)\s+left|remaining(?:\s+amount)?|remainder)(?-u:\b)|全额|全款|全部|全退|剩下的|剩余(?:部分)?",
     )
 });
 static VAGUE_RE: LazyLock<Regex> = LazyLock::new(|| {
@@ -70,7 +70,10 @@ impl AmountReading {
         let outside = |span: &Range<usize>| !reason.is_some_and(|r| overlaps(r, span));
         let mut concrete = Vec::new();
         let mut bare = Vec::new();
-        let mut vague = VAGUE_RE.find_iter(text).any(|m| outside(&m.range()));
+        // "剩余部分" is what is left, not a part of it.
+        let mut vague = VAGUE_RE
+            .find_iter(text)
+            .any(|m| outside(&m.range()) && !full.iter().any(|f| overlaps(f, &m.range())));
         for n in numbers.iter().filter(|n| outside(&n.span)) {
             if n.percent {
                 vague = true;
@@ -97,7 +100,8 @@ impl AmountReading {
                 bare.push(candidate);
             }
         }
-        if matches!(intent, Intent::Refund | Intent::Transfer) {
+        // "All of it" alone answers "how much?": the server knows what was asked.
+        if matches!(intent, Intent::Refund | Intent::Transfer | Intent::Unknown) {
             concrete.extend(full.iter().filter(|f| outside(f)).map(|f| Candidate {
                 at: f.start,
                 value: AmountRef::Full,

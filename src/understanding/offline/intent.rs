@@ -21,12 +21,12 @@ pub(super) struct Cue {
 
 static REFUND_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)(?-u:\b)(?:refund|reimburs|charge\s*back|money\s+back|pay\s+me\s+back|send\s+(?:it|them|this)\s+back|return)|退款|退钱|退货|退费|退回|退给|退还|退我|退掉|全退|退全|退\s*[0-9¥$一二两三四五六七八九十百半]|返款|返还",
+        r"(?i)(?-u:\b)(?:refund|reimburs|charge\s*back|money\s+back|pay\s+me\s+back|send\s+(?:it|them|this)\s+back|return|overcharg|charged\s+(?:me\s+)?twice|double[\s-]charged)|(?-u:\b)(?:get|want|need)\s+(?:(?:rmb|cny|usd)\s*)?[¥$]?\s*[0-9][0-9.,]*\s*(?:yuan|kuai|rmb|cny|元|块|dollars?)?\s+back(?-u:\b)|(?:(?-u:\b)(?:rmb|cny|usd)\s*|[¥$]\s*)[0-9][0-9.,]*\s+back(?-u:\b)|[0-9][0-9.,]*\s*(?:yuan|kuai|rmb|cny|元|块|dollars?)\s+back(?-u:\b)|退款|退钱|退货|退费|退回|退给|退还|退我|退掉|退了|全退|退全|(?:全额|全款|全部|都)退|退\s*[0-9¥$一二两三四五六七八九十百半]|退(?:这个|那个|这|那)?(?:订单|单)|返款|返还",
     )
 });
 static TRANSFER_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)(?-u:\b)(?:transfer|wire|remit)|转账|转给|转钱|打钱|打款|汇款|汇钱|给[^\s,，。.;!?0-9]{1,8}?(?:转|汇)|转\s*[0-9¥$]",
+        r"(?i)(?-u:\b)(?:transfer|wire|remit)|转账|转给|转钱|打钱|打款|汇款|汇钱|给[^\s,，。.;!?0-9]{1,8}?(?:转|汇)|给[^\s,，。.;!?0-9]{1,8}?(?:打|发)\s*(?:人民币|rmb)?\s*[0-9¥$]|转\s*(?:人民币|rmb|cny)?\s*[0-9¥$]|(?:^|[\s,，。])转\s+[^\s0-9]{1,8}\s*[0-9¥$]",
     )
 });
 /// "send"/"pay"/"give" and the two words after them, to tell

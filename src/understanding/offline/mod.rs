@@ -1,15 +1,18 @@
 //! Deterministic, rule-based reading of one chat message (English or Chinese).
 //!
 //! The message is capped, normalised (full-width forms folded to ASCII, invisible
-//! and control characters dropped), and then read one concept at a time: intent,
-//! order, contact, reason, amount. Every pattern is a `regex` (linear time) or a
+//! and control characters dropped, code, JSON and markup blanked out), its slipped
+//! keywords mended ("refnud") and its
+//! sums in Chinese numerals written as digits, and then read one concept at a time:
+//! intent, order, contact, reason, amount. Every pattern is a `regex` (linear time) or a
 //! single forward scan, so any input is read in time bounded by the cap.
 //!
 //! Nothing here decides whether the request is allowed or even well formed: the
 //! amount comes back as the text the shopper wrote, and the server checks it.
 //!
 //! [`extract`] runs the readers in that order; each concept has a file of its own
-//! (`normalise`, `numbers`, `clauses`, `intent`, `order`, `contact`, `reason`, `amount`),
+//! (`normalise`, `typing`, `numerals`, `numbers`, `clauses`, `intent`, `order`, `contact`,
+//! `reason`, `amount`),
 //! and the limits and ambiguity scores they share are here.
 
 mod amount;
@@ -18,19 +21,21 @@ mod contact;
 mod intent;
 mod normalise;
 mod numbers;
+mod numerals;
 mod order;
 mod reason;
+mod typing;
 
 use std::ops::Range;
 
 use regex::Regex;
 
-use super::extraction::{Extraction, Intent, Scored};
+use super::extraction::{AmountRef, Extraction, Intent, Scored};
 use amount::{AmountReading, find_full};
 use clauses::split_clauses;
 use contact::find_contact;
 use intent::{find_cues, read_intent, rescore_without};
-use normalise::{cap, normalize};
+use normalise::{cap, drop_blobs, normalize};
 use numbers::scan_numbers;
 use order::{find_orders, pick_order};
 use reason::{ReasonScan, find_markers};
@@ -63,7 +68,7 @@ const GUESS: f64 = 1.0;
 
 /// Reads one chat message into a structured, scored proposal.
 pub fn extract(text: &str) -> Extraction {
-    let text = normalize(cap(text));
+    let text = prepare(text);
     let text = text.as_str();
 
     let numbers = scan_numbers(text);
@@ -121,6 +126,64 @@ pub fn extract(text: &str) -> Extraction {
         contact: contact.map(|c| c.scored),
         reason,
     }
+}
+
+/// The message as the readers see it: capped, normalised, slipped keywords mended and
+/// sums written in Chinese numerals turned to digits.
+fn prepare(text: &str) -> String {
+    numerals::to_digits(&typing::mend(&drop_blobs(&normalize(cap(text)))))
+}
+
+/// A message that is only a sum ("200", "150元", "八十块"), as the answer to "how much?".
+pub fn lone_amount(text: &str) -> Option<Scored<AmountRef>> {
+    let text = prepare(text);
+    let numbers = scan_numbers(&text);
+    let [n] = numbers.as_slice() else {
+        return None;
+    };
+    let usable = !n.unit && !n.percent && n.value.len() <= MAX_AMOUNT_CHARS;
+    usable.then(|| {
+        let value = AmountRef::Exact {
+            value: n.value.clone(),
+            currency: n.currency.map(str::to_string),
+        };
+        scored(value, CERTAIN)
+    })
+}
+
+/// The message with code, JSON and markup blanked out, as the reader reads it.
+pub fn without_blobs(text: &str) -> String {
+    drop_blobs(&normalize(cap(text)))
+}
+
+/// An id with case and separators folded away.
+fn fold_id(id: &str) -> String {
+    id.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The amount `text` names besides the word `id` (an order id written bare, which the
+/// text alone could not tell from a sum): "1041退款150" is 150.
+pub fn amount_besides(text: &str, id: &str) -> Option<Scored<AmountRef>> {
+    let is_id_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut rest = String::with_capacity(text.len());
+    let mut removed = false;
+    for word in text.split_inclusive(|c: char| !is_id_char(c)) {
+        let (w, sep) = word.split_at(word.trim_end_matches(|c: char| !is_id_char(c)).len());
+        if !removed && fold_id(w) == fold_id(id) {
+            removed = true;
+            rest.push(' ');
+        } else {
+            rest.push_str(w);
+        }
+        rest.push_str(sep);
+    }
+    if !removed {
+        return None;
+    }
+    extract(&rest).amount
 }
 
 fn scored<T>(value: T, ambiguity_score: f64) -> Scored<T> {

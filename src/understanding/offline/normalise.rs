@@ -1,7 +1,28 @@
 //! Normalisation: the message cut to the cap, full-width forms folded to ASCII, invisible
 //! marks dropped and odd spaces made plain.
 
-use super::MAX_INPUT_BYTES;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::{MAX_INPUT_BYTES, re};
+
+/// Code fences, JSON-like objects and markup elements: text written for a machine, never
+/// what a shopper asks. Instructions hidden in them are not read at all.
+static BLOB_RES: LazyLock<[Regex; 3]> = LazyLock::new(|| {
+    [
+        re(r"(?s)```.*?(?:```|$)"),
+        re(r#"\{[^{}]*["':=][^{}]*\}"#),
+        re(r"(?s)<([A-Za-z_][A-Za-z0-9_-]*)[^<>]*>.*?</[A-Za-z_][A-Za-z0-9_-]*>"),
+    ]
+});
+
+/// `text` with code, JSON and markup blobs blanked out.
+pub(super) fn drop_blobs(text: &str) -> String {
+    BLOB_RES.iter().fold(text.to_owned(), |text, blob| {
+        blob.replace_all(&text, " ").into_owned()
+    })
+}
 
 /// The first `MAX_INPUT_BYTES` of `text`, cut on a char boundary.
 pub(super) fn cap(text: &str) -> &str {

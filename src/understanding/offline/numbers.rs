@@ -37,7 +37,7 @@ const PREFIX_MARKERS: [(&str, &str); 7] = [
 ];
 
 /// Currency markers written after the number; longer forms first.
-const SUFFIX_MARKERS: [(&str, &str); 12] = [
+const SUFFIX_MARKERS: [(&str, &str); 13] = [
     ("人民币", "CNY"),
     ("块钱", "CNY"),
     ("元", "CNY"),
@@ -45,6 +45,7 @@ const SUFFIX_MARKERS: [(&str, &str); 12] = [
     ("rmb", "CNY"),
     ("cny", "CNY"),
     ("yuan", "CNY"),
+    ("kuai", "CNY"),
     ("美元", "USD"),
     ("美金", "USD"),
     ("usd", "USD"),
@@ -75,7 +76,7 @@ pub(super) fn scan_numbers(text: &str) -> Vec<Number> {
             i += 1;
             continue;
         }
-        if glued_before(b, i, signed) {
+        if glued_before(b, i, signed) && prefix_marker_glued(text, i).is_none() {
             i = skip_token(b, i);
             continue;
         }
@@ -160,7 +161,11 @@ fn number_end(b: &[u8], start: usize) -> usize {
 fn read_number(text: &str, start: usize, digits_start: usize, end: usize) -> Option<Number> {
     let b = text.as_bytes();
     // "5万", "1.5 千": the magnitude is part of the number, never dropped.
+    let kilo = matches!(b.get(end), Some(b'k' | b'K'))
+        && !b.get(end + 1).is_some_and(u8::is_ascii_alphanumeric);
     let (zeros, end_of_magnitude) = match magnitude(text, skip_spaces(text, end)) {
+        // "2k": thousands, written straight after the digits.
+        _ if kilo => (3, end + 1),
         Some((zeros, len)) => (zeros, skip_spaces(text, end) + len),
         None => (0, end),
     };
@@ -309,6 +314,19 @@ fn prefix_marker(text: &str, start: usize) -> Option<(usize, &'static str)> {
             .checked_sub(1)
             .is_some_and(|p| b[p].is_ascii_alphanumeric());
         (!(letters && glued)).then_some((m_start, *code))
+    })
+}
+
+/// A currency marker of letters written straight before the number ("RMB30", "usd5"),
+/// itself not the end of a longer word.
+fn prefix_marker_glued(text: &str, start: usize) -> Option<&'static str> {
+    let b = text.as_bytes();
+    PREFIX_MARKERS.iter().find_map(|(m, code)| {
+        let m_start = start.checked_sub(m.len())?;
+        let letters = m.bytes().all(|c| c.is_ascii_alphabetic());
+        let word_start = m_start == 0 || !b[m_start - 1].is_ascii_alphanumeric();
+        (letters && word_start && b[m_start..start].eq_ignore_ascii_case(m.as_bytes()))
+            .then_some(*code)
     })
 }
 

@@ -22,7 +22,7 @@ static CN_ORDER_SUFFIX_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?-u:\b)(?P<id>[A-Za-z0-9-]+)\s*号\s*(?:订单|单)"));
 static LAST_ORDER_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)(?-u:\b)(?:last|latest|most\s+recent|previous|recent|newest|prior)\s+(?:order|purchase|package|parcel)(?-u:\b)|上(?:一个|一笔|个|笔)订单|上一单|上一笔|最近(?:的|一个|一笔|那个|那笔)?订单|最近一单|最后(?:一个|一笔|的)?订单|最新(?:的|一个|一笔)?订单",
+        r"(?i)(?-u:\b)(?:last|latest|most\s+recent|previous|recent|newest|prior)\s+(?:order|purchase|package|parcel)(?-u:\b)|(?-u:\b)(?:last|latest)\s+thing\s+I\s+(?:bought|ordered|got)(?-u:\b)|最近(?:的|那)?一?[单笔]|最近买的|刚买的|最新(?:的|那)一?单|最后(?:那|一)[单笔]|上次买的|上(?:一个|一笔|个|笔)订单|上一单|上一笔|最近(?:的|一个|一笔|那个|那笔)?订单|最近一单|最后(?:一个|一笔|的)?订单|最新(?:的|一个|一笔)?订单",
     )
 });
 

@@ -14,11 +14,13 @@ use crate::understanding::extraction::Intent;
 
 static BECAUSE_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?i)(?-u:\b)(?:because(?:\s+of)?|since|due\s+to|cuz|(?:the\s+)?reason\s+(?:is|being))(?-u:\b)|(?-u:\b)reason\s*:|因为|由于|原因是|原因\s*:|理由是|理由\s*:",
+        r"(?i)(?-u:\b)(?:because(?:\s+of)?|since|due\s+to|cuz|(?:the\s+)?reason\s+(?:is|being))(?-u:\b)|(?-u:\b)reason\s*:|因为|由于|原因是|原因\s*:|理由是|理由\s*:|(?-u:\b)p\.?s\.?\s*:|附言\s*:",
     )
 });
 static NOTE_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)(?-u:\b)for(?-u:\b)|(?-u:\b)(?:note|memo)\s*:|备注\s*:?|用于|用来|用作|作为")
+    re(
+        r"(?i)(?-u:\b)for(?-u:\b)|(?-u:\b)(?:note|memo)(?:\s+(?:to|for)\s+[\p{L}]+)?\s*:|备注\s*:?|用于|用来|用作|作为",
+    )
 });
 /// Clauses that say nothing of their own: courtesies, "just half", emoji.
 static FILLER_RE: LazyLock<Regex> = LazyLock::new(|| {
@@ -41,8 +43,10 @@ static ADDRESS_RE: LazyLock<Regex> =
 /// Where a stated reason ("because …") or transfer note ("for …") starts.
 #[derive(Debug, Clone)]
 pub(super) struct Marker {
-    /// From the marker to the end of its clause.
+    /// From the marker to the end of its clause, or of the message when it is a label.
     pub(super) region: Range<usize>,
+    /// "reason:", "备注：": everything after the label is the reason or note.
+    labelled: bool,
     /// Where the reason text itself starts.
     pub(super) text_start: usize,
     /// A transfer note ("for dinner"), not a reason.
@@ -54,8 +58,15 @@ pub(super) fn find_markers(text: &str, clauses: &[Clause]) -> Vec<Marker> {
     for (pattern, note) in [(&BECAUSE_RE, false), (&NOTE_RE, true)] {
         for m in pattern.find_iter(text) {
             let clause = &clauses[clause_index(clauses, m.start())];
+            let labelled = m.as_str().ends_with(':');
+            let end = if labelled {
+                text.len()
+            } else {
+                clause.range.end
+            };
             out.push(Marker {
-                region: m.start()..clause.range.end.max(m.end()),
+                region: m.start()..end.max(m.end()),
+                labelled,
                 text_start: m.end(),
                 note,
             });
@@ -107,12 +118,16 @@ impl ReasonScan<'_> {
         let marker = self.markers.iter().find(|m| {
             // A note ("for dinner") follows the transfer it annotates.
             let fits = !m.note
+                || m.labelled
                 || self.intent == Intent::Transfer
                     && request.is_some_and(|r| r.at < m.region.start);
             fits && self.text[m.text_start..m.region.end.max(m.text_start)]
                 .chars()
                 .any(char::is_alphabetic)
         })?;
+        if marker.labelled {
+            return Some(marker.text_start..marker.region.end);
+        }
         let mut i = clause_index(self.clauses, marker.text_start);
         while !self.clauses[i].ends_sentence
             && i + 1 < self.clauses.len()
@@ -163,13 +178,29 @@ impl ReasonScan<'_> {
     }
 
     fn blocked(&self, range: &Range<usize>) -> bool {
-        self.numbers
-            .iter()
-            .any(|n| !n.unit && overlaps(&n.span, range))
+        has_id(&self.text[range.clone()])
+            || self
+                .numbers
+                .iter()
+                .any(|n| !n.unit && overlaps(&n.span, range))
             || self.orders.iter().any(|o| overlaps(&o.span, range))
             || self.contact.as_ref().is_some_and(|c| overlaps(c, range))
             || self.full.iter().any(|f| overlaps(f, range))
     }
+}
+
+/// A word written like an order id ("SO-88107", "C305"): a clause naming one is part of
+/// the request, not the reason.
+fn has_id(clause: &str) -> bool {
+    clause
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .any(|w| {
+            let letters = w.bytes().take_while(u8::is_ascii_alphabetic).count();
+            letters > 0
+                && w[letters..]
+                    .trim_start_matches('-')
+                    .starts_with(|c: char| c.is_ascii_digit())
+        })
 }
 
 /// Trimmed, whitespace collapsed, a closing courtesy dropped, at most 200
