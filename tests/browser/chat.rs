@@ -201,7 +201,7 @@ async fn a_streamed_question_is_said_once_and_the_stream_cleared() {
         page.find(".connection[data-conn=online]").await?;
         // No order number: the model's reading leaves the order open, and the question
         // about it is streamed in pieces before the clarify frame says it whole.
-        page.type_into("#text", "refund my teapot please\u{E007}")
+        page.type_into("#text", "I want a refund please\u{E007}")
             .await?;
         page.find("#log button.choice[data-id='1042']").await?;
         let hidden = "return document.querySelector('#streaming').hidden \

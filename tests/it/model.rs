@@ -19,7 +19,7 @@ fn endpoint(name: &str, model: &ScriptedModel) -> EndpointConfig {
     .unwrap()
 }
 
-async fn with_models(b: Backend, models: &[&ScriptedModel]) -> (TestApp, String) {
+pub(crate) async fn with_models(b: Backend, models: &[&ScriptedModel]) -> (TestApp, String) {
     let endpoints: Vec<_> = models
         .iter()
         .enumerate()
@@ -35,7 +35,7 @@ async fn with_models(b: Backend, models: &[&ScriptedModel]) -> (TestApp, String)
     shop_with(app, None).await
 }
 
-fn extraction(
+pub(crate) fn extraction(
     intent: &str,
     order: Option<&str>,
     amount: Option<Value>,
@@ -53,7 +53,7 @@ fn extraction(
 
 /// Extraction requests get `extract`; rephrasing requests get the server's text back in
 /// two streamed pieces.
-fn model(
+pub(crate) fn model(
     extract: impl Fn(&str) -> Value + Send + Sync + 'static,
 ) -> Arc<dyn Fn(&Value) -> Reply + Send + Sync> {
     Arc::new(move |req: &Value| {

@@ -6,6 +6,7 @@
 //! amount and payee are resolved is in `reading`; the wording of what the server asks and
 //! answers is in `questions`.
 
+mod ground;
 mod questions;
 mod reading;
 
@@ -16,12 +17,15 @@ use crate::domain::{Action, Lang, Money, OrderId, Policy};
 use crate::store::{Contact, Order};
 use crate::understanding::{Extraction, Intent};
 
+use crate::understanding::offline::{amount_besides, lone_amount, without_blobs};
+use ground::Said;
 use questions::{
     ask_contact, ask_intent, ask_order, ask_reason, ask_refund_amount, ask_transfer_amount,
     order_status,
 };
 use reading::{
-    answer_to_question, is_the_order, named_order, take_amount, take_contact, take_order,
+    answer_to_question, is_plainly_amount, is_the_order, take_amount, take_contact, take_half,
+    take_order,
 };
 
 pub(super) use questions::order_label;
@@ -93,32 +97,48 @@ pub fn dispose(
         _ => {}
     }
     // Take everything the message says before asking about any of it.
+    let readable = without_blobs(text);
+    let said = Said {
+        text: &readable,
+        reason: ex.reason.as_ref().map(|r| r.value.as_str()),
+    };
     let mut pending = Vec::new();
-    let mut grounded = None;
+    let mut by_id = None;
     if answered != Some(Field::Order) {
-        let question = take_order(draft, ex.order.as_ref(), clear, book);
-        // The reader missed the order, but the message names one of the shopper's own.
-        grounded = draft
-            .order_id
-            .is_none()
-            .then(|| named_order(text, book))
-            .flatten();
-        match &grounded {
-            Some(id) => draft.order_id = Some(id.clone()),
-            None => pending.extend(question.map(Decision::Clarify)),
-        }
+        let order = take_order(draft, ex.order.as_ref(), &said, clear, book);
+        by_id = order.by_id;
+        pending.extend(order.question.map(Decision::Clarify));
     }
     if answered != Some(Field::Amount) {
-        let amount = ex.amount.as_ref().filter(|a| {
-            !grounded
-                .as_ref()
-                .is_some_and(|id| is_the_order(&a.value, id))
-        });
-        pending.extend(take_amount(draft, amount, clear, policy));
+        let amount = match (&ex.amount, &by_id) {
+            // The number read as the sum is the order's id, or may be: the sum, if any, is
+            // what the message says besides the id.
+            (Some(a), Some(id)) if is_the_order(&a.value, id) || !clear(a.ambiguity_score) => {
+                amount_besides(text, id.as_str())
+            }
+            (amount, _) => amount.clone(),
+        };
+        let amount = amount
+            // The answer to "how much?" is a sum even when it is only a number.
+            .or_else(|| {
+                let answers = asked == Some(Field::Amount) && names_nothing(ex);
+                answers.then(|| lone_amount(text)).flatten()
+            })
+            .map(|mut a| {
+                if is_plainly_amount(&a, book) {
+                    a.ambiguity_score = 0.0;
+                }
+                a
+            });
+        pending.extend(take_amount(draft, amount.as_ref(), clear, policy));
+        if amount.is_none() {
+            take_half(draft, text, book);
+        }
     }
     if answered != Some(Field::Contact) {
-        pending
-            .extend(take_contact(draft, ex.contact.as_ref(), clear, book).map(Decision::Clarify));
+        pending.extend(
+            take_contact(draft, ex.contact.as_ref(), &said, clear, book).map(Decision::Clarify),
+        );
     }
     if let Some(reason) = ex.reason.as_ref().filter(|r| clear(r.ambiguity_score)) {
         draft.reason = Some(reason.value.clone());

@@ -39,13 +39,6 @@ pub(in crate::dialogue) fn order_label(o: &Order) -> String {
 }
 
 pub(super) fn ask_order(lang: Lang, unknown: Option<&str>, book: &Book) -> Question {
-    let candidates: Vec<Choice> = book
-        .orders
-        .iter()
-        .filter(|o| !o.refundable().is_zero())
-        .take(MAX_CANDIDATES)
-        .map(|o| Choice::new(o.order_id.as_str(), order_label(o)))
-        .collect();
     let lead = match (unknown, lang) {
         (Some(id), Lang::En) => format!(
             "I couldn't find order {} among your orders. ",
@@ -57,6 +50,31 @@ pub(super) fn ask_order(lang: Lang, unknown: Option<&str>, book: &Book) -> Quest
         ),
         (None, _) => String::new(),
     };
+    let open = book.orders.iter().filter(|o| !o.refundable().is_zero());
+    ask_which(lang, lead, open)
+}
+
+/// An id that is none of the shopper's but one slip from some: asks which of those was
+/// meant, never assuming it.
+pub(super) fn ask_near(lang: Lang, id: &str, near: &[&Order]) -> Question {
+    let id: String = id.chars().take(64).collect();
+    let lead = match lang {
+        Lang::En => format!("I couldn't find order {id} among your orders; did you mean another? "),
+        Lang::Zh => format!("在您的订单中找不到订单 {id}，是否输错了？"),
+    };
+    ask_which(lang, lead, near.iter().copied())
+}
+
+/// Asks which of `orders` (the first few) the shopper means.
+pub(super) fn ask_which<'a>(
+    lang: Lang,
+    lead: String,
+    orders: impl Iterator<Item = &'a Order>,
+) -> Question {
+    let candidates: Vec<Choice> = orders
+        .take(MAX_CANDIDATES)
+        .map(|o| Choice::new(o.order_id.as_str(), order_label(o)))
+        .collect();
     let ask = if candidates.is_empty() {
         lang.say(
             "I can't find any order of yours with something left to refund.",

@@ -3,11 +3,12 @@
 
 use chrono::TimeDelta;
 
-use super::questions::{ask_contact, ask_order};
+use super::ground::{self, Said};
+use super::questions::{ask_contact, ask_near, ask_order, ask_which};
 use super::{Book, Decision, Question, find_order};
 use crate::domain::draft::{AmountChoice, Choice, Draft, Field, Goal};
 use crate::domain::{ContactId, Lang, Money, MoneyError, OrderId, Policy};
-use crate::store::{Contact, Order};
+use crate::store::Order;
 use crate::understanding::{AmountRef, OrderRef, Scored};
 
 /// Two refundable orders placed this close together make "my last order" ambiguous.
@@ -72,69 +73,163 @@ pub fn pick<'a>(candidates: &'a [Choice], text: &str) -> Option<&'a Choice> {
     position.and_then(|i| candidates.get(i))
 }
 
-pub(super) fn take_order(
-    draft: &mut Draft,
-    order: Option<&Scored<OrderRef>>,
-    clear: impl Fn(f64) -> bool,
-    book: &Book,
-) -> Option<Question> {
-    let order = order?;
-    let lang = draft.lang;
-    if !clear(order.ambiguity_score) {
-        return Some(ask_order(lang, None, book));
+/// What a message says of the order, resolved against the book.
+pub(super) struct OrderReading {
+    /// What to ask when the order named is unclear or none of the shopper's.
+    pub(super) question: Option<Question>,
+    /// The order the text names by an id the reader did not take for one; that number is
+    /// the order, not also the amount.
+    pub(super) by_id: Option<OrderId>,
+}
+
+impl OrderReading {
+    fn asking(question: Question) -> Self {
+        OrderReading {
+            question: Some(question),
+            by_id: None,
+        }
     }
-    match &order.value {
-        OrderRef::Last => match last_orders(book) {
-            [] => Some(ask_order(lang, None, book)),
-            [only] => {
-                draft.order_id = Some(only.order_id.clone());
-                None
-            }
-            several => Some(ask_order(
-                lang,
-                None,
-                &Book {
-                    orders: several,
-                    ..*book
-                },
-            )),
-        },
-        OrderRef::Id { id } => match OrderId::parse(id)
-            .ok()
-            .filter(|o| find_order(book, o).is_some())
-        {
-            Some(found) => {
-                draft.order_id = Some(found);
-                None
-            }
-            None => {
-                draft.order_id = None;
-                Some(ask_order(lang, Some(id), book))
-            }
-        },
+
+    fn settled() -> Self {
+        OrderReading {
+            question: None,
+            by_id: None,
+        }
     }
 }
 
-/// The one order of the shopper's book whose id the message names as a word of its own, in
-/// any case ("refund 1042", "退款1042", "so-88213 全退"): a number equal to one of the
-/// shopper's orders is that order. `None` when no id or several are named; an id that is
-/// only close to one of the book's is never taken for it.
-pub(super) fn named_order(text: &str, book: &Book) -> Option<OrderId> {
-    let is_id_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    let words: Vec<&str> = text.split(|c: char| !is_id_char(c)).collect();
-    let mut named = book.orders.iter().filter(|o| {
-        let id = o.order_id.as_str();
-        words.iter().any(|w| w.eq_ignore_ascii_case(id))
-    });
-    match (named.next(), named.next()) {
-        (Some(only), None) => Some(only.order_id.clone()),
-        _ => None,
+/// Takes the order the message names. An id of the shopper's, written anywhere in the
+/// message, settles it; an id one slip from theirs is asked about; an order named by its
+/// item, or "my order" from a shopper with one, is that order.
+pub(super) fn take_order(
+    draft: &mut Draft,
+    order: Option<&Scored<OrderRef>>,
+    said: &Said,
+    clear: impl Fn(f64) -> bool,
+    book: &Book,
+) -> OrderReading {
+    let lang = draft.lang;
+    let named = ground::order_named(said, book);
+    // An id the reader did not take for one, but none of the shopper's: asked about,
+    // never replaced by "my last order" or an item.
+    let foreign = ground::foreign_id(said, book);
+    let read_id = matches!(order, Some(o) if matches!(o.value, OrderRef::Id { .. }));
+    if let (None, Some(id), false) = (&named, &foreign, read_id) {
+        draft.order_id = None;
+        let near = ground::orders_near(id, book);
+        return OrderReading::asking(if near.is_empty() {
+            ask_order(lang, Some(id), book)
+        } else {
+            ask_near(lang, id, &near)
+        });
     }
+    let Some(order) = order else {
+        if let Some(id) = named {
+            draft.order_id = Some(id.clone());
+            return OrderReading {
+                question: None,
+                by_id: Some(id),
+            };
+        }
+        return take_unnamed(draft, said, book);
+    };
+    let id = match &order.value {
+        OrderRef::Id { id } => Some(id.as_str()),
+        OrderRef::Last => None,
+    };
+    let found = id.and_then(|id| ground::order_with_id(id, book));
+    match (found, named) {
+        (Some(found), _) if clear(order.ambiguity_score) => {
+            draft.order_id = Some(found.order_id.clone());
+            return OrderReading::settled();
+        }
+        (_, Some(named)) => {
+            draft.order_id = Some(named.clone());
+            return OrderReading {
+                question: None,
+                by_id: Some(named),
+            };
+        }
+        _ => {}
+    }
+    if let Some(id) = id.filter(|_| found.is_none()) {
+        draft.order_id = None;
+        let near = ground::orders_near(id, book);
+        if !near.is_empty() {
+            return OrderReading::asking(ask_near(lang, id, &near));
+        }
+        let unknown = clear(order.ambiguity_score).then_some(id);
+        return OrderReading::asking(ask_order(lang, unknown, book));
+    }
+    if !clear(order.ambiguity_score) {
+        return OrderReading::asking(ask_order(lang, None, book));
+    }
+    match last_orders(book) {
+        [only] => {
+            draft.order_id = Some(only.order_id.clone());
+            OrderReading::settled()
+        }
+        several => OrderReading::asking(ask_order(
+            lang,
+            None,
+            &Book {
+                orders: several,
+                ..*book
+            },
+        )),
+    }
+}
+
+/// A refund that names no order by id: the order whose item it names, or the shopper's
+/// only one when it says "my order".
+fn take_unnamed(draft: &mut Draft, said: &Said, book: &Book) -> OrderReading {
+    if draft.order_id.is_some() || draft.goal != Some(Goal::Refund) {
+        return OrderReading::settled();
+    }
+    match ground::orders_by_item(said, book).as_slice() {
+        [one] => draft.order_id = Some(one.order_id.clone()),
+        [] => draft.order_id = ground::the_only_order(said.text, book),
+        several => {
+            return OrderReading::asking(ask_which(
+                draft.lang,
+                String::new(),
+                several.iter().copied(),
+            ));
+        }
+    }
+    OrderReading::settled()
 }
 
 /// Whether `amount` is only the order's id read as a sum: written bare, without currency.
 pub(super) fn is_the_order(amount: &AmountRef, order: &OrderId) -> bool {
     matches!(amount, AmountRef::Exact { value, currency: None } if value == order.as_str())
+}
+
+/// A bare whole number the reader could not tell from an order id, in a message that
+/// names no order: when the book has no order with that id, it is the amount.
+pub(super) fn is_plainly_amount(amount: &Scored<AmountRef>, book: &Book) -> bool {
+    match &amount.value {
+        AmountRef::Exact {
+            value,
+            currency: None,
+        } => {
+            amount.ambiguity_score < 1.0
+                && value.bytes().all(|b| b.is_ascii_digit())
+                && ground::order_with_id(value, book).is_none()
+        }
+        _ => false,
+    }
+}
+
+/// "Half" of the draft's order, when the message asks for that and it halves exactly.
+pub(super) fn take_half(draft: &mut Draft, text: &str, book: &Book) {
+    if draft.goal != Some(Goal::Refund) {
+        return;
+    }
+    let order = draft.order_id.as_ref().and_then(|id| find_order(book, id));
+    if let Some(half) = order.and_then(|o| ground::half_of(text, o)) {
+        draft.amount = Some(AmountChoice::Exact(half));
+    }
 }
 
 /// The most recent refundable order, and any other placed within ten minutes of it.
@@ -220,35 +315,40 @@ pub(super) fn take_amount(
             draft.amount = Some(AmountChoice::Exact(m));
             None
         }
-        _ => ask(invalid),
+        // A usable sum, but not clearly the one meant: ask, without calling it unusable.
+        Some(_) => ask(lang.say("How much, exactly?", "请告诉我具体金额。")),
+        None => ask(invalid),
     }
 }
 
+/// Takes the payee: the one the reader found, when it is one of the book's names, or
+/// else the one payee of the book the message names anywhere ("妈妈 转账 100", "to mum").
 pub(super) fn take_contact(
     draft: &mut Draft,
     contact: Option<&Scored<String>>,
+    said: &Said,
     clear: impl Fn(f64) -> bool,
     book: &Book,
 ) -> Option<Question> {
-    let contact = contact?;
-    if !clear(contact.ambiguity_score) {
-        return Some(ask_contact(draft.lang, book));
+    if let Some(said) = contact.filter(|c| clear(c.ambiguity_score)) {
+        let mut matches = book
+            .contacts
+            .iter()
+            .filter(|c| ground::is_named(&said.value, c));
+        if let (Some(one), None) = (matches.next(), matches.next()) {
+            draft.contact_id = Some(one.contact_id.clone());
+            return None;
+        }
     }
-    let said = contact.value.trim().to_lowercase();
-    let matches: Vec<&Contact> = book
-        .contacts
-        .iter()
-        .filter(|c| {
-            c.contact_id.as_str().to_lowercase() == said
-                || c.name.to_lowercase() == said
-                || c.aliases.iter().any(|a| a.to_lowercase() == said)
-        })
-        .collect();
-    match matches.as_slice() {
+    if contact.is_none() && draft.goal != Some(Goal::Transfer) {
+        return None;
+    }
+    match ground::contacts_named(said, book).as_slice() {
         [one] => {
             draft.contact_id = Some(one.contact_id.clone());
             None
         }
+        [] if contact.is_none() => None,
         _ => Some(ask_contact(draft.lang, book)),
     }
 }

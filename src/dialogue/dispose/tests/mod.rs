@@ -392,3 +392,5 @@ fn an_order_id_close_to_one_of_the_shoppers_is_asked_about_never_taken() {
         clarifies(d, Field::Order);
     }
 }
+
+mod grounded;
