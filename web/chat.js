@@ -6,7 +6,7 @@
 // socket the page reconnects with capped exponential backoff and sends `resume {last_seq}`.
 
 import {
-  $, el, t, tagLanguage, translatePage, api, sessionFromAddress, confirmationCard,
+  $, el, t, lang, tagLanguage, translatePage, api, sessionFromAddress, confirmationCard,
   answerBlock, Timeline, TERMINAL, OPEN, stickToBottom, keepFocus,
 } from "./common.js";
 
@@ -335,7 +335,7 @@ async function start() {
   if (handed) {
     chat.session = handed;
   } else {
-    const opened = await api("POST", "/v1/demo/sessions", { body: { channel: "chat" } });
+    const opened = await api("POST", "/v1/demo/sessions", { body: { channel: "chat", lang } });
     if (opened.status === 404) {
       setConnection("unavailable", "");
       showNotice(t("noDemo"));

@@ -3,7 +3,7 @@
 // after consent the page polls GET until the session ends.
 
 import {
-  $, el, t, tagLanguage, translatePage, api, sessionFromAddress, confirmationCard,
+  $, el, t, lang, tagLanguage, translatePage, api, sessionFromAddress, confirmationCard,
   answerBlock, Timeline, TERMINAL, OPEN, stickToBottom, keepFocus,
 } from "./common.js";
 
@@ -206,7 +206,7 @@ async function start() {
   if (handed) {
     page.session = handed;
   } else {
-    const opened = await api("POST", "/v1/demo/sessions", { body: { channel: "menu" } });
+    const opened = await api("POST", "/v1/demo/sessions", { body: { channel: "menu", lang } });
     if (!opened.ok) {
       ui.current.replaceChildren();
       showNotice(opened.status === 404 ? t("noDemo") : t("startFailed", { m: opened.body.error.message }));

@@ -197,13 +197,13 @@ impl Dialogue {
     }
 
     /// What a session opened on `channel` with `text` is stored with: a chat session is
-    /// greeted in the language of its opening text (read at its first turn) and stores the
-    /// greeting with itself; a menu session is greeted with its menu when a client arrives.
-    pub fn opening(channel: Mode, text: Option<&str>) -> Opening {
-        let mut draft = Draft::default();
-        if let Some(text) = text {
-            draft.lang = Lang::of(text);
-        }
+    /// greeted in `lang` and stores the greeting with itself (its opening text is read at
+    /// its first turn); a menu session is greeted with its menu when a client arrives.
+    pub fn opening(channel: Mode, text: Option<&str>, lang: Lang) -> Opening {
+        let mut draft = Draft {
+            lang,
+            ..Draft::default()
+        };
         let mut frames = Vec::new();
         if channel == Mode::Chat {
             draft.opening = text.map(str::to_owned);

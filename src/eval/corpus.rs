@@ -53,6 +53,15 @@ pub enum Lang {
     Zh,
 }
 
+impl From<Lang> for crate::domain::Lang {
+    fn from(lang: Lang) -> Self {
+        match lang {
+            Lang::En => crate::domain::Lang::En,
+            Lang::Zh => crate::domain::Lang::Zh,
+        }
+    }
+}
+
 /// The shopper's orders and payees, and orders of another shopper of the same merchant.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

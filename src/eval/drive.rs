@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::corpus::{BookDoc, Card, Case, Kind, OrderDoc};
 use crate::app::AppState;
 use crate::config::{Config, ProviderKind};
-use crate::domain::{Action, Currency, MerchantId, Mode, Money, SessionId, UserId};
+use crate::domain::{Action, Currency, Lang, MerchantId, Mode, Money, SessionId, UserId};
 use crate::secrets::{MasterKey, hash_credential, random_token};
 use crate::store::{self, Contact, NewSession, Order, Store};
 use crate::understanding::Understanding;
@@ -88,7 +88,7 @@ impl Bench {
         crate::merchants::create(store, &self.app.keys, merchant.clone(), case.policy.clone())
             .await?;
         put_book(store, &merchant, &case.book).await?;
-        let id = self.open_session(&merchant).await?;
+        let id = self.open_session(&merchant, case.lang.into()).await?;
         self.app.dialogue.start(id).await?;
         let mut seen = 0;
         let mut last_reply = self.read(id, &mut seen).await?.1;
@@ -113,9 +113,10 @@ impl Bench {
         })
     }
 
-    async fn open_session(&self, merchant: &MerchantId) -> anyhow::Result<SessionId> {
+    /// A chat session greeted in the shopper's language, as the chat page asks for it.
+    async fn open_session(&self, merchant: &MerchantId, lang: Lang) -> anyhow::Result<SessionId> {
         let token = random_token("cst_");
-        let opening = crate::dialogue::Dialogue::opening(Mode::Chat, None);
+        let opening = crate::dialogue::Dialogue::opening(Mode::Chat, None, lang);
         let new = NewSession {
             id: SessionId::new(),
             merchant_id: merchant.clone(),

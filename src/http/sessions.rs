@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::header::ACCEPT_LANGUAGE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -12,12 +13,14 @@ use super::error::{AppError, Result};
 use super::{idempotency, json};
 use crate::app::AppState;
 use crate::dialogue::Dialogue;
-use crate::domain::{Actor, EventKind, Mode, SessionId, SessionState, UserId};
+use crate::domain::{Actor, EventKind, Lang, Mode, SessionId, SessionState, UserId};
 use crate::secrets::{hash_credential, random_token};
 use crate::store::{EventRecord, Merchant, NewSession, Session};
 
 const MAX_TEXT_CHARS: usize = 4000;
 const MAX_DEVICE_CHARS: usize = 200;
+/// Language ranges of `Accept-Language` looked at; the rest are ignored.
+const MAX_LANGUAGE_RANGES: usize = 16;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +30,9 @@ struct OpenSession {
     channel: Mode,
     text: Option<String>,
     device: Option<String>,
+    /// The shopper's language, when the client knows it; else the opening text's, else
+    /// the request's `Accept-Language`.
+    lang: Option<Lang>,
 }
 
 fn chat() -> Mode {
@@ -49,16 +55,22 @@ pub async fn open(
     headers: HeaderMap,
     json::RawJson(body): json::RawJson,
 ) -> Result<Response> {
+    let accepted = accepted_lang(&headers);
     let Some(key) = idempotency::key(&headers)? else {
-        return Ok(open_session(app, merchant, body.to_vec()).await);
+        return Ok(open_session(app, merchant, body.to_vec(), accepted).await);
     };
     let merchant_id = merchant.id.clone();
-    let work = open_session(app.clone(), merchant, body.to_vec());
+    let work = open_session(app.clone(), merchant, body.to_vec(), accepted);
     idempotency::once(&app, &merchant_id, key, "POST /v1/sessions", &body, work).await
 }
 
-async fn open_session(app: AppState, merchant: Merchant, body: Vec<u8>) -> Response {
-    match try_open(&app, &merchant, &body).await {
+async fn open_session(
+    app: AppState,
+    merchant: Merchant,
+    body: Vec<u8>,
+    accepted: Option<Lang>,
+) -> Response {
+    match try_open(&app, &merchant, &body, accepted).await {
         Ok(opened) => (StatusCode::CREATED, Json(opened)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -76,15 +88,71 @@ fn checked_text(field: &str, text: Option<String>, max: usize) -> Result<Option<
     }
 }
 
-async fn try_open(app: &AppState, merchant: &Merchant, body: &[u8]) -> Result<Opened> {
-    create(app, merchant, json::parse(body)?).await
+async fn try_open(
+    app: &AppState,
+    merchant: &Merchant,
+    body: &[u8],
+    accepted: Option<Lang>,
+) -> Result<Opened> {
+    create(app, merchant, json::parse(body)?, accepted).await
 }
 
-async fn create(app: &AppState, merchant: &Merchant, req: OpenSession) -> Result<Opened> {
+/// The first language of `Accept-Language`, by preference, that the service speaks.
+fn accepted_lang(headers: &HeaderMap) -> Option<Lang> {
+    let value = headers.get(ACCEPT_LANGUAGE)?.to_str().ok()?;
+    let mut ranges: Vec<(u16, Lang)> = value
+        .split(',')
+        .take(MAX_LANGUAGE_RANGES)
+        .filter_map(|range| {
+            let mut parts = range.split(';');
+            let tag = parts.next()?.trim().to_ascii_lowercase();
+            let lang = match tag.split('-').next()? {
+                "en" => Lang::En,
+                "zh" => Lang::Zh,
+                _ => return None,
+            };
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .map_or(Some(1000), thousandths)?;
+            (q > 0).then_some((q, lang))
+        })
+        .collect();
+    // Stable: of equal weights, the first written wins.
+    ranges.sort_by_key(|(q, _)| std::cmp::Reverse(*q));
+    ranges.first().map(|(_, lang)| *lang)
+}
+
+/// A quality value ("0.8", "1", "0.125") in thousandths.
+fn thousandths(q: &str) -> Option<u16> {
+    let (whole, fraction) = q.split_once('.').unwrap_or((q, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole: u16 = match whole {
+        "0" => 0,
+        "1" => 1000,
+        _ => return None,
+    };
+    let fraction: u16 = format!("{fraction:0<3}").parse().ok()?;
+    let q = whole + fraction;
+    (q <= 1000).then_some(q)
+}
+
+async fn create(
+    app: &AppState,
+    merchant: &Merchant,
+    req: OpenSession,
+    accepted: Option<Lang>,
+) -> Result<Opened> {
     let text = checked_text("text", req.text, MAX_TEXT_CHARS)?;
     let device = checked_text("device", req.device, MAX_DEVICE_CHARS)?;
     let client_token = random_token(super::auth::CLIENT_TOKEN_PREFIX);
-    let opening = Dialogue::opening(req.channel, text.as_deref());
+    let lang = req
+        .lang
+        .or_else(|| text.as_deref().map(Lang::of))
+        .or(accepted)
+        .unwrap_or_default();
+    let opening = Dialogue::opening(req.channel, text.as_deref(), lang);
     let new = NewSession {
         id: SessionId::new(),
         merchant_id: merchant.id.clone(),
@@ -115,12 +183,14 @@ pub struct OpenDemo {
     #[serde(default = "chat")]
     channel: Mode,
     text: Option<String>,
+    lang: Option<Lang>,
 }
 
 /// `POST /v1/demo/sessions`: a session for the demo shopper, without a key. Only where the
 /// embedded database was seeded with the demo merchant; elsewhere the route is not found.
 pub async fn open_demo(
     State(app): State<AppState>,
+    headers: HeaderMap,
     json::JsonBody(req): json::JsonBody<OpenDemo>,
 ) -> Result<Response> {
     let demo =
@@ -140,7 +210,9 @@ pub async fn open_demo(
             channel: req.channel,
             text: req.text,
             device: None,
+            lang: req.lang,
         },
+        accepted_lang(&headers),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(opened)).into_response())

@@ -306,6 +306,21 @@ where
     F: FnOnce(Page) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    in_browser_speaking(name, server, size, "en-US", body).await
+}
+
+/// `in_browser` with the browser set to `language` (a BCP 47 tag such as "zh-CN"): its
+/// `navigator.languages` and the `Accept-Language` of its requests.
+pub async fn in_browser_speaking<F, Fut>(
+    name: &str,
+    server: &Server,
+    size: (u32, u32),
+    language: &str,
+    body: F,
+) where
+    F: FnOnce(Page) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
     let profile = tempfile::tempdir().expect("temp dir");
     let driver = Driver::start(&profile.path().join("chromedriver.log"))
         .await
@@ -325,10 +340,11 @@ where
                 "--disable-component-update",
                 "--disable-sync",
                 "--disable-dev-shm-usage",
-                "--lang=en-US",
+                format!("--lang={language}"),
                 format!("--user-data-dir={}", user_data.display()),
                 format!("--window-size={},{}", size.0, size.1),
             ],
+            "prefs": {"intl.accept_languages": language},
         },
     });
     let Value::Object(mut caps) = caps else {

@@ -21,6 +21,7 @@ mod eval;
 mod grounded;
 mod idempotency;
 mod kept;
+mod language;
 mod limits;
 mod load;
 mod model;
