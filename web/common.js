@@ -226,6 +226,11 @@ function pickLanguage() {
 
 export const lang = pickLanguage();
 
+/** Adds a page's own words (`{en: {...}, zh: {...}}`) to the shared dictionary. */
+export function addWords(extra) {
+  for (const [language, words] of Object.entries(extra)) Object.assign(WORDS[language], words);
+}
+
 /** The page's own text for `key`, with `{name}` filled from `vars`. */
 export function t(key, vars = {}) {
   const text = WORDS[lang][key] ?? WORDS.en[key] ?? key;
@@ -242,6 +247,8 @@ export function translatePage() {
   for (const node of document.querySelectorAll("[data-t-label]")) {
     node.setAttribute("aria-label", t(node.dataset.tLabel));
   }
+  const title = document.querySelector("title[data-t]");
+  if (title) document.title = t(title.dataset.t);
 }
 
 // ---- time and HTTP ------------------------------------------------------------------------

@@ -2,11 +2,15 @@
 // merchant's API key. The key lives in this module's memory only — never in storage, the
 // address or a cookie — so reloading the page forgets it.
 
-import { $, el, tagLanguage, api } from "./common.js";
+import { $, el, t, addWords, tagLanguage, translatePage, api } from "./common.js";
+import { OPERATOR_WORDS } from "./operator-words.js";
 
 const REFRESH_MS = 10000;
 /** How long a first click on Decline waits for the second one. */
 const DECLINE_ARM_MS = 4000;
+
+addWords(OPERATOR_WORDS);
+translatePage();
 
 const ui = {
   form: $("#key-form"),
@@ -38,7 +42,7 @@ ui.form.addEventListener("submit", async (e) => {
   apiKey = key;
   ui.key.value = ""; // out of the DOM as well
   ui.key.required = false;
-  ui.key.placeholder = "Key set (type a new one to replace it)";
+  ui.key.placeholder = t("opKeySet");
   ui.forget.hidden = false;
   await load();
 });
@@ -73,16 +77,16 @@ async function load() {
     ui.forget.hidden = true;
     ui.key.required = true;
     ui.key.placeholder = "";
-    notice("That key was not accepted. Check it and try again.");
+    notice(t("opKeyRefused"));
     ui.key.focus();
     return;
   }
   if (answer.status === 404) {
-    notice("This server has no review queue (GET /v1/reviews is not available).");
+    notice(t("opNoQueue"));
     return;
   }
   if (!answer.ok) {
-    notice(`Could not load the queue: ${answer.body.error.message}`);
+    notice(t("opLoadFailed", { m: answer.body.error.message }));
     schedule();
     return;
   }
@@ -101,8 +105,8 @@ function schedule() {
 
 function describe(action) {
   const amount = action.amount ? `${action.amount.value} ${action.amount.currency}` : "";
-  if (action.kind === "refund") return `Refund ${amount} · order ${action.order_id}`;
-  if (action.kind === "transfer") return `Transfer ${amount} · to ${action.contact_id}`;
+  if (action.kind === "refund") return t("opRefund", { amount, order: action.order_id });
+  if (action.kind === "transfer") return t("opTransfer", { amount, contact: action.contact_id });
   return `${action.kind} ${amount}`;
 }
 
@@ -110,17 +114,17 @@ function waited(since) {
   const at = Date.parse(since);
   if (Number.isNaN(at)) return since || "";
   const minutes = Math.max(0, Math.round((Date.now() - at) / 60000));
-  if (minutes < 1) return "less than a minute";
-  if (minutes < 90) return `${minutes} min`;
-  return `${Math.round(minutes / 60)} h`;
+  if (minutes < 1) return t("opUnderMinute");
+  if (minutes < 90) return t("opMinutes", { n: minutes });
+  return t("opHours", { n: Math.round(minutes / 60) });
 }
 
 function render(reviews) {
   const now = new Date().toLocaleTimeString();
   ui.status.textContent =
     reviews.length === 0
-      ? `Nothing is waiting (updated ${now}).`
-      : `${reviews.length} waiting (updated ${now}).`;
+      ? t("opNothingAt", { t: now })
+      : t("opWaitingAt", { n: reviews.length, t: now });
   // Keep cards being worked on (a typed note, an armed decline) and add or drop the rest.
   const wanted = new Set(reviews.map((r) => r.session_id));
   for (const item of [...ui.reviews.children]) {
@@ -141,8 +145,8 @@ function card(review) {
   const title = describe(action);
   const score = Number(review.score);
   const noteInput = el("input", { id: `note-${n}`, type: "text", maxlength: "500", autocomplete: "off" });
-  const approve = el("button", { type: "button", class: "primary", "data-decision": "approve", text: "Approve" });
-  const decline = el("button", { type: "button", class: "danger", "data-decision": "decline", text: "Decline" });
+  const approve = el("button", { type: "button", class: "primary", "data-decision": "approve", text: t("opApprove") });
+  const decline = el("button", { type: "button", class: "danger", "data-decision": "decline", text: t("opDecline") });
   const message = el("p", { class: "card-note", "aria-live": "polite" });
   const node = el(
     "li",
@@ -152,21 +156,21 @@ function card(review) {
     el(
       "dl",
       { class: "facts" },
-      el("div", {}, el("dt", { text: "Risk score" }),
+      el("div", {}, el("dt", { text: t("opScore") }),
         el("dd", {},
           el("meter", { min: "0", max: "1", low: "0.5", high: "0.8", optimum: "0",
-            value: Number.isFinite(score) ? String(score) : "0", "aria-label": "Risk score" }),
+            value: Number.isFinite(score) ? String(score) : "0", "aria-label": t("opScore") }),
           ` ${Number.isFinite(score) ? score.toFixed(2) : "?"}`)),
-      el("div", {}, el("dt", { text: "Waiting" }),
+      el("div", {}, el("dt", { text: t("opWaited") }),
         el("dd", {}, el("time", { datetime: review.since, title: review.since, text: waited(review.since) }))),
-      el("div", {}, el("dt", { text: "Shopper" }), el("dd", { text: review.user_id })),
-      el("div", {}, el("dt", { text: "Session" }), el("dd", {}, el("code", { text: review.session_id }))),
+      el("div", {}, el("dt", { text: t("opShopper") }), el("dd", { text: review.user_id })),
+      el("div", {}, el("dt", { text: t("opSession") }), el("dd", {}, el("code", { text: review.session_id }))),
     ),
     el("div", { class: "codes-block" },
-      el("p", { class: "codes-title", id: `codes-${n}`, text: "Rules that fired" }),
+      el("p", { class: "codes-title", id: `codes-${n}`, text: t("opRules") }),
       el("ul", { class: "codes", "aria-labelledby": `codes-${n}` },
         (review.codes || []).map((code) => el("li", {}, el("code", { text: code }))))),
-    el("div", { class: "field" }, el("label", { for: `note-${n}`, text: "Note (optional)" }), noteInput),
+    el("div", { class: "field" }, el("label", { for: `note-${n}`, text: t("opNote") }), noteInput),
     el("div", { class: "actions" }, approve, decline),
     message,
   );
@@ -175,7 +179,7 @@ function card(review) {
   const disarm = () => {
     clearTimeout(armed);
     armed = null;
-    decline.textContent = "Decline";
+    decline.textContent = t("opDecline");
     decline.classList.remove("armed");
     message.textContent = "";
   };
@@ -183,12 +187,12 @@ function card(review) {
   const decide = async (decision) => {
     const reviewer = ui.reviewer.value.trim();
     if (!reviewer) {
-      message.textContent = "Type your name above first; it is recorded with the decision.";
+      message.textContent = t("opNameFirst");
       ui.reviewer.focus();
       return;
     }
     buttons.forEach((b) => (b.disabled = true));
-    message.textContent = decision === "approve" ? "Approving…" : "Declining…";
+    message.textContent = t(decision === "approve" ? "opApproving" : "opDeclining");
     const note = noteInput.value.trim();
     const body = { decision, reviewer, ...(note ? { note } : {}) };
     const answer = await api("POST", `/v1/reviews/${encodeURIComponent(review.session_id)}`, {
@@ -196,22 +200,22 @@ function card(review) {
       body,
     });
     if (answer.ok) {
-      done(node, `${decision === "approve" ? "Approved" : "Declined"}: ${title} — now ${answer.body.state}`);
+      done(node, t(decision === "approve" ? "opApproved" : "opDeclined", { title, state: answer.body.state }));
       return;
     }
     if (answer.body.error.code === "not_in_review") {
-      done(node, `${title}: no longer in review (decided elsewhere or moved on); nothing changed`);
+      done(node, t("opMovedOn", { title }));
       return;
     }
     buttons.forEach((b) => (b.disabled = false));
-    message.textContent = `Not done: ${answer.body.error.message}`;
+    message.textContent = t("opNotDone", { m: answer.body.error.message });
   };
   approve.addEventListener("click", () => decide("approve"));
   decline.addEventListener("click", () => {
     if (!armed) {
-      decline.textContent = "Confirm decline";
+      decline.textContent = t("opConfirmDecline");
       decline.classList.add("armed");
-      message.textContent = "Click “Confirm decline” to decline this request.";
+      message.textContent = t("opArmed");
       armed = setTimeout(disarm, DECLINE_ARM_MS);
       return;
     }
@@ -228,7 +232,7 @@ function done(node, text) {
   ui.decided.prepend(el("li", { text }));
   ui.decidedTitle.hidden = false;
   const left = ui.reviews.children.length;
-  ui.status.textContent = left === 0 ? "Nothing is waiting." : `${left} waiting.`;
+  ui.status.textContent = left === 0 ? t("opNothing") : t("opWaiting", { n: left });
   // Keep keyboard users in the list rather than on a removed button.
   (next?.querySelector("button") || ui.reviews).focus();
 }

@@ -55,6 +55,7 @@ const STATIC: &[Asset] = &[
     asset!("chat.js", JS),
     asset!("menu.js", JS),
     asset!("operator.js", JS),
+    asset!("operator-words.js", JS),
     asset!("favicon.svg", SVG),
 ];
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{PHONE, Server, in_browser};
+use crate::harness::{PHONE, Server, in_browser, in_browser_speaking};
 
 /// Longest the risk check may take to put a confirmed refund into manual review.
 const REVIEW_PATIENCE: Duration = Duration::from_secs(20);
@@ -110,6 +110,46 @@ async fn an_operator_approves_a_held_refund_and_it_leaves_the_queue() {
         page.click("#refresh").await?;
         page.find("#queue-status").await?;
         page.until_gone(&card).await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_speaks_chinese_to_a_browser_set_to_chinese() {
+    let server = Server::with_demo().await;
+    let server = &server;
+    let order = json!({
+        "user_id": "demo-shopper",
+        "amount": {"value": "800.00", "currency": "CNY"},
+        "description": "Tea table",
+    });
+    let (status, body) = server
+        .call(Method::PUT, "/v1/orders/2002", server.demo_key(), Some(order))
+        .await;
+    assert!(status == 200 || status == 201, "{status}: {body}");
+    let id = confirmed_refund(server, "2002").await;
+    server
+        .until_state(&id, "manual_review", REVIEW_PATIENCE)
+        .await;
+
+    let key = server.demo_key().to_owned();
+    in_browser_speaking("operator_zh", server, PHONE, "zh-CN", |page| async move {
+        page.goto("/operator").await?;
+        assert_eq!(page.text("h1").await?, "人工审核队列");
+        assert_eq!(page.text("#open-queue").await?, "打开队列");
+        page.type_into("#api-key", &key).await?;
+        page.type_into("#reviewer", "值班员\u{E007}").await?;
+        let card = format!("#reviews li.review[data-session='{id}']");
+        page.find(&card).await?;
+        let title = page.text(&format!("{card} h3")).await?;
+        assert!(title.starts_with("退款 800.00 CNY · 订单 2002"), "{title:?}");
+        let approve = format!("{card} button[data-decision=approve]");
+        assert_eq!(page.text(&approve).await?, "批准");
+        page.click(&approve).await?;
+        page.until_gone(&card).await?;
+        let decided = page.text("#decided li").await?;
+        assert!(decided.starts_with("已批准"), "{decided:?}");
         Ok(())
     })
     .await;
