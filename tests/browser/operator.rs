@@ -125,7 +125,12 @@ async fn the_queue_speaks_chinese_to_a_browser_set_to_chinese() {
         "description": "Tea table",
     });
     let (status, body) = server
-        .call(Method::PUT, "/v1/orders/2002", server.demo_key(), Some(order))
+        .call(
+            Method::PUT,
+            "/v1/orders/2002",
+            server.demo_key(),
+            Some(order),
+        )
         .await;
     assert!(status == 200 || status == 201, "{status}: {body}");
     let id = confirmed_refund(server, "2002").await;
@@ -143,7 +148,10 @@ async fn the_queue_speaks_chinese_to_a_browser_set_to_chinese() {
         let card = format!("#reviews li.review[data-session='{id}']");
         page.find(&card).await?;
         let title = page.text(&format!("{card} h3")).await?;
-        assert!(title.starts_with("退款 800.00 CNY · 订单 2002"), "{title:?}");
+        assert!(
+            title.starts_with("退款 800.00 CNY · 订单 2002"),
+            "{title:?}"
+        );
         let approve = format!("{card} button[data-decision=approve]");
         assert_eq!(page.text(&approve).await?, "批准");
         page.click(&approve).await?;

@@ -17,16 +17,13 @@ use crate::domain::{Action, Lang, Money, OrderId, Policy};
 use crate::store::{Contact, Order};
 use crate::understanding::{Extraction, Intent};
 
-use crate::understanding::offline::{amount_besides, lone_amount, without_blobs};
+use crate::understanding::offline::without_blobs;
 use ground::Said;
 use questions::{
     ask_contact, ask_intent, ask_order, ask_reason, ask_refund_amount, ask_transfer_amount,
     order_status,
 };
-use reading::{
-    answer_to_question, is_plainly_amount, is_the_order, take_amount, take_contact, take_half,
-    take_order,
-};
+use reading::{Sum, answer_to_question, take_contact, take_order, take_sum};
 
 pub(super) use questions::order_label;
 pub use reading::pick;
@@ -110,30 +107,13 @@ pub fn dispose(
         pending.extend(order.question.map(Decision::Clarify));
     }
     if answered != Some(Field::Amount) {
-        let amount = match (&ex.amount, &by_id) {
-            // The number read as the sum is the order's id, or may be: the sum, if any, is
-            // what the message says besides the id.
-            (Some(a), Some(id)) if is_the_order(&a.value, id) || !clear(a.ambiguity_score) => {
-                amount_besides(text, id.as_str())
-            }
-            (amount, _) => amount.clone(),
+        let sum = Sum {
+            ex,
+            text,
+            by_id: by_id.as_ref(),
+            answers: asked == Some(Field::Amount) && names_nothing(ex),
         };
-        let amount = amount
-            // The answer to "how much?" is a sum even when it is only a number.
-            .or_else(|| {
-                let answers = asked == Some(Field::Amount) && names_nothing(ex);
-                answers.then(|| lone_amount(text)).flatten()
-            })
-            .map(|mut a| {
-                if is_plainly_amount(&a, book) {
-                    a.ambiguity_score = 0.0;
-                }
-                a
-            });
-        pending.extend(take_amount(draft, amount.as_ref(), clear, policy));
-        if amount.is_none() {
-            take_half(draft, text, book);
-        }
+        pending.extend(take_sum(draft, &sum, clear, policy, book));
     }
     if answered != Some(Field::Contact) {
         pending.extend(

@@ -9,7 +9,8 @@ use super::{Book, Decision, Question, find_order};
 use crate::domain::draft::{AmountChoice, Choice, Draft, Field, Goal};
 use crate::domain::{ContactId, Lang, Money, MoneyError, OrderId, Policy};
 use crate::store::Order;
-use crate::understanding::{AmountRef, OrderRef, Scored};
+use crate::understanding::offline::{amount_besides, lone_amount};
+use crate::understanding::{AmountRef, Extraction, OrderRef, Scored};
 
 /// Two refundable orders placed this close together make "my last order" ambiguous.
 const LAST_ORDER_WINDOW: TimeDelta = TimeDelta::minutes(10);
@@ -200,14 +201,73 @@ fn take_unnamed(draft: &mut Draft, said: &Said, book: &Book) -> OrderReading {
     OrderReading::settled()
 }
 
+/// What a message may say of the sum.
+pub(super) struct Sum<'a> {
+    pub(super) ex: &'a Extraction,
+    pub(super) text: &'a str,
+    /// The order the text names by an id the reader did not take for one.
+    pub(super) by_id: Option<&'a OrderId>,
+    /// The message answers "how much?": a bare number in it is the sum.
+    pub(super) answers: bool,
+}
+
+/// Takes the sum the message names, resolved against the book: not the order's id read
+/// as a sum, a bare number that is none of the shopper's order ids taken as the sum, and
+/// one a character from some of their ids asked about as an order.
+pub(super) fn take_sum(
+    draft: &mut Draft,
+    sum: &Sum,
+    clear: impl Fn(f64) -> bool,
+    policy: &Policy,
+    book: &Book,
+) -> Option<Decision> {
+    let amount = match (&sum.ex.amount, sum.by_id) {
+        // The number read as the sum is the order's id, or may be: the sum, if any, is
+        // what the message says besides the id.
+        (Some(a), Some(id)) if is_the_order(&a.value, id) || !clear(a.ambiguity_score) => {
+            amount_besides(sum.text, id.as_str())
+        }
+        (amount, _) => amount.clone(),
+    };
+    let mut amount = amount.or_else(|| sum.answers.then(|| lone_amount(sum.text)).flatten());
+    if let Some(a) = amount.as_mut().filter(|a| !clear(a.ambiguity_score)) {
+        if let Some(question) = near_id(draft, a, sum, book) {
+            return Some(Decision::Clarify(question));
+        }
+        if is_plainly_amount(a, book) {
+            a.ambiguity_score = 0.0;
+        }
+    }
+    let decision = take_amount(draft, amount.as_ref(), clear, policy);
+    if amount.is_none() {
+        take_half(draft, sum.text, book);
+    }
+    decision
+}
+
+/// A bare number, in a message naming no order, one character from some of the
+/// shopper's order ids: a slipped order id is likelier than a sum, so it is asked about.
+fn near_id(draft: &Draft, amount: &Scored<AmountRef>, sum: &Sum, book: &Book) -> Option<Question> {
+    let AmountRef::Exact {
+        value,
+        currency: None,
+    } = &amount.value
+    else {
+        return None;
+    };
+    let bare_order = sum.ex.order.is_none() && sum.by_id.is_none() && draft.order_id.is_none();
+    let near = ground::orders_near(value, book);
+    (bare_order && !near.is_empty()).then(|| ask_near(draft.lang, value, &near))
+}
+
 /// Whether `amount` is only the order's id read as a sum: written bare, without currency.
-pub(super) fn is_the_order(amount: &AmountRef, order: &OrderId) -> bool {
+fn is_the_order(amount: &AmountRef, order: &OrderId) -> bool {
     matches!(amount, AmountRef::Exact { value, currency: None } if value == order.as_str())
 }
 
 /// A bare whole number the reader could not tell from an order id, in a message that
 /// names no order: when the book has no order with that id, it is the amount.
-pub(super) fn is_plainly_amount(amount: &Scored<AmountRef>, book: &Book) -> bool {
+fn is_plainly_amount(amount: &Scored<AmountRef>, book: &Book) -> bool {
     match &amount.value {
         AmountRef::Exact {
             value,
@@ -222,7 +282,7 @@ pub(super) fn is_plainly_amount(amount: &Scored<AmountRef>, book: &Book) -> bool
 }
 
 /// "Half" of the draft's order, when the message asks for that and it halves exactly.
-pub(super) fn take_half(draft: &mut Draft, text: &str, book: &Book) {
+fn take_half(draft: &mut Draft, text: &str, book: &Book) {
     if draft.goal != Some(Goal::Refund) {
         return;
     }
@@ -262,7 +322,7 @@ fn goal_max(goal: Option<Goal>, policy: &Policy) -> Money {
 
 /// Takes the amount from the message. An unclear one is asked again, unless whatever it
 /// could mean is over the policy's limit anyway: that is refused outright.
-pub(super) fn take_amount(
+fn take_amount(
     draft: &mut Draft,
     amount: Option<&Scored<AmountRef>>,
     clear: impl Fn(f64) -> bool,

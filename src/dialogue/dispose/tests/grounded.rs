@@ -156,3 +156,20 @@ fn an_answer_that_is_only_a_number_answers_how_much() {
     clarifies(w.say(&mut draft, "1042"), Field::Amount);
     assert_eq!(draft.amount, None);
 }
+
+#[test]
+fn a_bare_number_one_digit_from_the_shoppers_orders_is_asked_about_as_an_order() {
+    let w = World::standard();
+    let mut draft = Draft::default();
+    let q = clarifies(w.say(&mut draft, "refund 1043"), Field::Order);
+    let ids: Vec<&str> = q.candidates.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["1042", "1041"]);
+    assert_eq!((draft.order_id, draft.amount), (None, None));
+    // With the order known, the same kind of number is the sum.
+    let mut draft = Draft::default();
+    clarifies(w.say(&mut draft, "refund order 1042"), Field::Amount);
+    assert_eq!(
+        w.say(&mut draft, "refund 40"),
+        refund("1042", "40.00", None)
+    );
+}
