@@ -111,7 +111,10 @@ pub fn dispose(
             ex,
             text,
             by_id: by_id.as_ref(),
-            answers: asked == Some(Field::Amount) && names_nothing(ex),
+            // "200" answers "how much?", and "mum, 200" answers "to whom?" for both fields.
+            answers: names_nothing(ex)
+                && (asked == Some(Field::Amount)
+                    || asked == Some(Field::Contact) && draft.goal == Some(Goal::Transfer)),
         };
         pending.extend(take_sum(draft, &sum, clear, policy, book));
     }

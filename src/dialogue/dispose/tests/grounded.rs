@@ -173,3 +173,20 @@ fn a_bare_number_one_digit_from_the_shoppers_orders_is_asked_about_as_an_order()
         refund("1042", "40.00", None)
     );
 }
+
+#[test]
+fn an_answer_may_carry_several_fields() {
+    let w = World::standard();
+    let mut draft = Draft::default();
+    clarifies(w.say(&mut draft, "I want a refund"), Field::Order);
+    assert_eq!(
+        w.say(&mut draft, "1042, all of it"),
+        refund("1042", "128.00", None)
+    );
+    let mut draft = Draft::default();
+    clarifies(
+        w.say(&mut draft, "I want to send some money"),
+        Field::Contact,
+    );
+    proposes_transfer_to(w.say(&mut draft, "mum, 200"), "mum", "200.00");
+}
