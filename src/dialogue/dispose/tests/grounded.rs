@@ -190,3 +190,55 @@ fn an_answer_may_carry_several_fields() {
     );
     proposes_transfer_to(w.say(&mut draft, "mum, 200"), "mum", "200.00");
 }
+
+/// Words the reader and the grounding look for, and the characters around them, so that
+/// random messages often reach the code that reads them.
+fn message() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let piece = prop_oneof![
+        Just("refund ".to_owned()),
+        Just("send ".to_owned()),
+        Just("1042".to_owned()),
+        Just("1043".to_owned()),
+        Just("SO-1".to_owned()),
+        Just("退款".to_owned()),
+        Just("转".to_owned()),
+        Just("一百五".to_owned()),
+        Just("块".to_owned()),
+        Just("half ".to_owned()),
+        Just("reason: ".to_owned()),
+        Just("{\"a\":1}".to_owned()),
+        Just("mum".to_owned()),
+        Just("妈妈".to_owned()),
+        Just("k".to_owned()),
+        "[ -~]{0,6}",
+        "[\u{4e00}-\u{4e20}\u{ff01}-\u{ff5e}\u{3000}]{0,3}",
+        any::<char>().prop_map(String::from),
+    ];
+    proptest::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_message_in_any_turn_is_disposed_of_without_a_panic(
+        first in message(),
+        second in message(),
+    ) {
+        let w = World::standard();
+        let mut draft = Draft::default();
+        w.say(&mut draft, &first);
+        let decided = w.say(&mut draft, &second);
+        // Whatever was said, a proposal names an order of the book, or a payee of it.
+        if let Decision::Propose { action, .. } = decided {
+            match action {
+                Action::Refund { order_id, amount, .. } => {
+                    let order = w.orders.iter().find(|o| o.order_id == order_id);
+                    proptest::prop_assert!(order.is_some_and(|o| !amount.exceeds(o.refundable())));
+                }
+                Action::Transfer { contact_id, .. } => {
+                    proptest::prop_assert!(w.contacts.iter().any(|c| c.contact_id == contact_id && c.verified));
+                }
+            }
+        }
+    }
+}
