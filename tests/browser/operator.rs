@@ -49,29 +49,31 @@ async fn confirmed_refund(server: &Server, order: &str) -> String {
     id
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_approves_a_held_refund_and_it_leaves_the_queue() {
-    let server = Server::with_demo().await;
-    let server = &server;
-    // An order big enough to need a person: review_above is 500.00 by default.
-    let order = json!({
+/// A countersigned full refund of a new order `order` of 800.00 CNY, waiting in manual
+/// review (review_above is 500.00 by default); answers the session id.
+async fn held_refund(server: &Server, order: &str) -> String {
+    let body = json!({
         "user_id": "demo-shopper",
         "amount": {"value": "800.00", "currency": "CNY"},
         "description": "Tea table",
     });
-    let (status, body) = server
-        .call(
-            Method::PUT,
-            "/v1/orders/2001",
-            server.demo_key(),
-            Some(order),
-        )
+    let path = format!("/v1/orders/{order}");
+    let (status, answer) = server
+        .call(Method::PUT, &path, server.demo_key(), Some(body))
         .await;
-    assert!(status == 200 || status == 201, "{status}: {body}");
-    let id = confirmed_refund(server, "2001").await;
+    assert!(status == 200 || status == 201, "{status}: {answer}");
+    let id = confirmed_refund(server, order).await;
     server
         .until_state(&id, "manual_review", REVIEW_PATIENCE)
         .await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_approves_a_held_refund_and_it_leaves_the_queue() {
+    let server = Server::with_demo().await;
+    let server = &server;
+    let id = held_refund(server, "2001").await;
 
     let key = server.demo_key().to_owned();
     in_browser("operator_approves", server, PHONE, |page| async move {
@@ -119,24 +121,7 @@ async fn an_operator_approves_a_held_refund_and_it_leaves_the_queue() {
 async fn the_queue_speaks_chinese_to_a_browser_set_to_chinese() {
     let server = Server::with_demo().await;
     let server = &server;
-    let order = json!({
-        "user_id": "demo-shopper",
-        "amount": {"value": "800.00", "currency": "CNY"},
-        "description": "Tea table",
-    });
-    let (status, body) = server
-        .call(
-            Method::PUT,
-            "/v1/orders/2002",
-            server.demo_key(),
-            Some(order),
-        )
-        .await;
-    assert!(status == 200 || status == 201, "{status}: {body}");
-    let id = confirmed_refund(server, "2002").await;
-    server
-        .until_state(&id, "manual_review", REVIEW_PATIENCE)
-        .await;
+    let id = held_refund(server, "2002").await;
 
     let key = server.demo_key().to_owned();
     in_browser_speaking("operator_zh", server, PHONE, "zh-CN", |page| async move {
