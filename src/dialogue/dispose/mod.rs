@@ -15,9 +15,9 @@ use chrono::{DateTime, Utc};
 use crate::domain::draft::{AmountChoice, Asking, Choice, Draft, Field, Goal};
 use crate::domain::{Action, Lang, Money, OrderId, Policy};
 use crate::store::{Contact, Order};
+use crate::understanding::offline::without_blobs;
 use crate::understanding::{Extraction, Intent};
 
-use crate::understanding::offline::without_blobs;
 use ground::Said;
 use questions::{
     ask_contact, ask_intent, ask_order, ask_reason, ask_refund_amount, ask_transfer_amount,
@@ -109,7 +109,7 @@ pub fn dispose(
     if answered != Some(Field::Amount) {
         let sum = Sum {
             ex,
-            text,
+            text: &readable,
             by_id: by_id.as_ref(),
             // "200" answers "how much?", and "mum, 200" answers "to whom?" for both fields.
             answers: names_nothing(ex)

@@ -265,8 +265,8 @@ fn is_the_order(amount: &AmountRef, order: &OrderId) -> bool {
     matches!(amount, AmountRef::Exact { value, currency: None } if value == order.as_str())
 }
 
-/// A bare whole number the reader could not tell from an order id, in a message that
-/// names no order: when the book has no order with that id, it is the amount.
+/// A bare whole number the reader could not tell from an order id (but not a guess
+/// between two sums): when the book has no order with that id, it is the amount.
 fn is_plainly_amount(amount: &Scored<AmountRef>, book: &Book) -> bool {
     match &amount.value {
         AmountRef::Exact {
@@ -390,11 +390,11 @@ pub(super) fn take_contact(
     clear: impl Fn(f64) -> bool,
     book: &Book,
 ) -> Option<Question> {
-    if let Some(said) = contact.filter(|c| clear(c.ambiguity_score)) {
+    if let Some(read) = contact.filter(|c| clear(c.ambiguity_score)) {
         let mut matches = book
             .contacts
             .iter()
-            .filter(|c| ground::is_named(&said.value, c));
+            .filter(|c| ground::is_named(&read.value, c));
         if let (Some(one), None) = (matches.next(), matches.next()) {
             draft.contact_id = Some(one.contact_id.clone());
             return None;
