@@ -35,6 +35,7 @@
 //!    transition.
 
 pub mod app;
+pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -42,6 +43,7 @@ pub mod confirmation;
 pub mod dialogue;
 pub mod domain;
 pub mod eval;
+pub mod evidence;
 pub mod http;
 pub mod http_client;
 pub mod merchants;

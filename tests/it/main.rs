@@ -18,6 +18,7 @@ mod chaos;
 mod cli;
 mod dialogue;
 mod eval;
+mod evidence;
 mod grounded;
 mod idempotency;
 mod kept;
