@@ -181,7 +181,44 @@ async fn evidence_is_for_the_sessions_merchant_only(b: Backend) {
     assert_eq!(status, 404);
 }
 
+/// Consent given through the menu over plain HTTP says so, with the device the session was
+/// opened from.
+async fn consent_over_the_http_menu_is_recorded_as_such(b: Backend) {
+    let (app, key) = shop(b, None).await;
+    let opened = json!({"user_id": "u1", "channel": "menu", "device": "mini-program/3.1 (iPhone)"});
+    let s = app.open_session(&key, opened).await;
+    let path = format!("/v1/sessions/{}/menu", s.id);
+    let choose = |option: &str| json!({"type": "menu_select", "option_id": option});
+    for option in ["refund", "1042", "full", "skip"] {
+        let (status, body) = app.post(&path, &s.token, &choose(option)).await;
+        assert_eq!(status, 200, "{option}: {body}");
+    }
+    let (_, view) = app.get(&path, &s.token).await;
+    let token = &view["confirmation"]["token"];
+    let confirm = json!({"type": "confirm", "token": token});
+    let (status, done) = app.post(&path, &s.token, &confirm).await;
+    assert_eq!(status, 200, "{done}");
+    let (_, pack) = app
+        .get(&format!("/v1/sessions/{}/evidence", s.id), &key)
+        .await;
+    let consent = &pack["evidence"]["consent"];
+    assert_eq!(
+        (
+            &consent["channel"],
+            &consent["device"],
+            &consent["session_mode"]
+        ),
+        (
+            &json!("http_menu"),
+            &json!("mini-program/3.1 (iPhone)"),
+            &json!("menu")
+        )
+    );
+    check(&app, &pack).await.expect("the pack verifies");
+}
+
 backend_tests!(
+    consent_over_the_http_menu_is_recorded_as_such,
     a_settled_refunds_evidence_verifies_and_one_changed_byte_does_not,
     a_rotated_evidence_key_keeps_old_packs_verifiable,
     evidence_is_for_the_sessions_merchant_only,
