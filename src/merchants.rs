@@ -106,8 +106,9 @@ pub enum RotateError {
 }
 
 /// Signs the merchant's new confirmations under a new kid from now on. Tokens signed under
-/// the kid it replaces verify until the longest confirmation the merchant's policy allows,
-/// issued now, would have expired; the kid before that stops verifying at once.
+/// the kid it replaces verify until the longest confirmation the merchant's policy allows
+/// would have expired, issued now or by an instance whose kept copy of the merchant is
+/// still the old one (`cache::FRESH`); the kid before that stops verifying at once.
 pub async fn rotate_key(
     store: &dyn Store,
     id: &MerchantId,
@@ -126,7 +127,8 @@ pub async fn rotate_key(
         kid: next_kid(&m.signing_kid),
         previous_kid: m.signing_kid.clone(),
         previous_kid_retires_at: now
-            + TimeDelta::seconds(i64::from(policy.confirmation_ttl_seconds)),
+            + TimeDelta::seconds(i64::from(policy.confirmation_ttl_seconds))
+            + cache::FRESH,
     };
     if !store.rotate_merchant_key(&rotation).await? {
         return Err(RotateError::Concurrent(id.clone()));

@@ -66,7 +66,7 @@ async fn a_token_issued_before_rotation_is_confirmed_after_it(b: Backend) {
     );
     assert_eq!(
         rotated.previous_kid_retires_at,
-        clock.now() + TimeDelta::seconds(60)
+        clock.now() + TimeDelta::seconds(60) + FRESH
     );
     let stored = app.state.store.merchant(&acme()).await.unwrap().unwrap();
     assert_eq!(
@@ -92,10 +92,11 @@ async fn a_token_issued_before_rotation_is_confirmed_after_it(b: Backend) {
 
 async fn a_previous_key_stops_verifying_when_it_retires(b: Backend) {
     let (app, key, clock) = paused_shop(b).await;
-    merchants::rotate_key(app.state.store.as_ref(), &acme(), clock.now())
+    let rotated = merchants::rotate_key(app.state.store.as_ref(), &acme(), clock.now())
         .await
         .unwrap();
-    clock.advance(FRESH);
+    // A session whose confirmation (60 s) outlives the previous kid (60 s + FRESH).
+    clock.advance(TimeDelta::seconds(30));
     let (s, mut shopper, _) = awaiting(&app, &key).await;
 
     // Before it retires, a k1 signature still verifies: this token is refused only for not
@@ -105,9 +106,9 @@ async fn a_previous_key_stops_verifying_when_it_retires(b: Backend) {
     assert_eq!(shopper.until("error").await["code"], "confirmation_stale");
     assert_eq!(state(&app, &s).await, "awaiting_confirmation");
 
-    // Sixty seconds after the rotation, k1 is retired: its signature no longer verifies,
+    // Once k1 retires (60 s + FRESH after the rotation) its signature no longer verifies,
     // which is a tampered confirmation, and nothing moves.
-    clock.advance(TimeDelta::seconds(56));
+    clock.advance(rotated.previous_kid_retires_at - clock.now());
     let k1 = signed_under(&app, &clock, "k1", &s.id).await;
     shopper.send(json!({"type": "confirm", "token": k1})).await;
     assert_eq!(
