@@ -121,6 +121,28 @@ async fn a_previous_key_stops_verifying_when_it_retires(b: Backend) {
     assert_eq!(app.count("submissions").await, 0);
 }
 
+/// An instance whose kept copy of the merchant predates a rotation made elsewhere reads the
+/// merchant again when a token names the new kid, instead of calling it tampered.
+#[cfg(pg_tests)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_behind_a_rotation_accepts_the_new_kid() {
+    use crate::helpers::spawn_peer;
+    use crate::shopper::Shopper;
+
+    let (first, key, clock) = paused_shop(Backend::Postgres).await;
+    // The first instance keeps the merchant as it was (k1): its clock stands still.
+    merchants::rotate_key(first.state.store.as_ref(), &acme(), clock.now())
+        .await
+        .unwrap();
+    let second = spawn_peer(&first, |_| {}).await;
+    let (s, mut there, token) = awaiting(&second, &key).await;
+    assert_eq!(there.seen.last().unwrap()["payload"]["kid"], "k2");
+    let mut here = Shopper::connect_to(&first.ws_url(&s.id), &s.token).await;
+    here.send(json!({"type": "confirm", "token": token})).await;
+    here.until_state("pending_risk_check").await;
+    there.until_state("pending_risk_check").await;
+}
+
 backend_tests!(
     a_token_issued_before_rotation_is_confirmed_after_it,
     a_previous_key_stops_verifying_when_it_retires,
