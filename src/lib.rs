@@ -14,6 +14,8 @@
 //! - [`workflow`]: a session's life from consent to settlement. Every transition goes
 //!   through `Workflow::commit`, which carries out the effects the machine names.
 //! - [`dialogue`]: the conversation before consent — read, dispose, ask, propose.
+//! - [`evidence`]: a session's dispute evidence, signed Ed25519 under keys published as a
+//!   JWKS, and the check of every session's event hash chain ([`chain`]).
 //! - [`http`] is the edge (routes, auth, limits, sockets) and [`app`] assembles it all;
 //!   [`eval`] drives the dialogue as a socket does, over a corpus of conversations.
 //!
