@@ -69,7 +69,7 @@ impl AppState {
             Some(remote) => Arc::new(RemoteScorer::new(remote)),
             None => Arc::new(LocalRules),
         };
-        let merchants = Arc::new(MerchantCache::default());
+        let merchants = Arc::new(MerchantCache::new(config.clock.clone()));
         let providers = Providers::for_config(&config, &store, &keys, &merchants)?;
         let flow = Workflow::new(
             store.clone(),
@@ -167,6 +167,9 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
         .await
         .context("listening for other instances' frames")?;
     let keys = load_master_key(&config)?;
+    crate::evidence::keys::ensure(store.as_ref(), &keys)
+        .await
+        .context("making the first evidence signing key")?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `merchant create`, `eval`.
+//! The command line: `serve` (default), `migrate`, `merchant create`, `merchant rotate-key`,
+//! `keys rotate-evidence`, `audit verify`, `eval`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,8 +8,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::domain::MerchantId;
-use crate::{app, eval, merchants, seed, store, telemetry};
+use crate::domain::{MerchantId, SessionId};
+use crate::store::StoreError;
+use crate::{app, eval, evidence, merchants, seed, store, telemetry};
 
 #[derive(Parser)]
 #[command(name = "countersign", version, about, after_help = config::HELP)]
@@ -29,6 +31,12 @@ enum Command {
     /// Manage merchants.
     #[command(subcommand)]
     Merchant(MerchantCommand),
+    /// Manage the service's own keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Check the event log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Run a corpus of shopper conversations through the dialogue and score the cards it
     /// shows; fails below --min-exact or when a hostile case gets a policy-breaking card.
     Eval {
@@ -55,6 +63,30 @@ enum MerchantCommand {
         #[arg(long)]
         policy: Option<PathBuf>,
     },
+    /// Sign the merchant's new confirmations under a new kid; tokens under the previous kid
+    /// verify until they expire. Prints {merchant_id, kid, previous_kid, previous_kid_retires_at}.
+    RotateKey {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new Ed25519 key that signs evidence packs from now on; earlier keys stay
+    /// published in the JWKS. Prints {kid, created_at}.
+    RotateEvidence,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute every session's event hash chain (or one session's) and report any break;
+    /// exits non-zero when one is found.
+    Verify {
+        /// Only this session.
+        #[arg(long)]
+        session: Option<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -76,6 +108,11 @@ pub fn main() -> ExitCode {
             Command::Migrate => migrate(config).await,
             Command::Merchant(MerchantCommand::Create { id, policy }) => {
                 create_merchant(config, &id, policy).await
+            }
+            Command::Merchant(MerchantCommand::RotateKey { id }) => rotate_key(config, &id).await,
+            Command::Keys(KeysCommand::RotateEvidence) => rotate_evidence(config).await,
+            Command::Audit(AuditCommand::Verify { session }) => {
+                verify_audit(config, session.as_deref()).await
             }
             Command::Eval {
                 files,
@@ -145,5 +182,43 @@ async fn create_merchant(config: Config, id: &str, policy: Option<PathBuf>) -> a
     let keys = app::load_master_key(&config)?;
     let creds = merchants::create(store.as_ref(), &keys, id, policy).await?;
     println!("{}", serde_json::to_string_pretty(creds.expose())?);
+    Ok(())
+}
+
+async fn rotate_key(config: Config, id: &str) -> anyhow::Result<()> {
+    let id = MerchantId::parse(id)?;
+    let store = store::connect(&config.database_url).await?;
+    let rotated = merchants::rotate_key(store.as_ref(), &id, config.clock.now()).await?;
+    println!("{}", serde_json::to_string_pretty(&rotated)?);
+    Ok(())
+}
+
+async fn rotate_evidence(config: Config) -> anyhow::Result<()> {
+    let store = store::connect(&config.database_url).await?;
+    let keys = app::load_master_key(&config)?;
+    let key = evidence::keys::rotate(store.as_ref(), &keys, config.clock.now()).await?;
+    let shown = serde_json::json!({ "kid": key.kid, "created_at": key.created_at });
+    println!("{}", serde_json::to_string_pretty(&shown)?);
+    Ok(())
+}
+
+async fn verify_audit(config: Config, session: Option<&str>) -> anyhow::Result<()> {
+    let store = store::connect(&config.database_url).await?;
+    let report = match session {
+        Some(id) => {
+            let id = SessionId::parse(id)?;
+            match evidence::audit::session(store.as_ref(), id).await {
+                Err(StoreError::NotFound) => anyhow::bail!("no session {id}"),
+                done => done?,
+            }
+        }
+        None => evidence::audit::all(store.as_ref()).await?,
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    anyhow::ensure!(
+        report.breaks.is_empty(),
+        "the event log is broken in {} session(s)",
+        report.breaks.len()
+    );
     Ok(())
 }

@@ -103,6 +103,16 @@ struct KidOnly {
     kid: String,
 }
 
+/// The `kid` a token names, unverified: which key to check it with. `None` for what is not
+/// a token.
+pub fn kid_of(token: &str) -> Option<String> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    let body = B64.decode(token.split_once('.')?.0).ok()?;
+    serde_json::from_slice::<KidOnly>(&body).ok().map(|k| k.kid)
+}
+
 /// Checks `token`'s signature with the key `key_for_kid` gives and returns its payload.
 /// Whether it is this session's current, unexpired confirmation is the caller's to check.
 pub fn verify(

@@ -14,6 +14,8 @@
 //! - [`workflow`]: a session's life from consent to settlement. Every transition goes
 //!   through `Workflow::commit`, which carries out the effects the machine names.
 //! - [`dialogue`]: the conversation before consent — read, dispose, ask, propose.
+//! - [`evidence`]: a session's dispute evidence, signed Ed25519 under keys published as a
+//!   JWKS, and the check of every session's event hash chain ([`chain`]).
 //! - [`http`] is the edge (routes, auth, limits, sockets) and [`app`] assembles it all;
 //!   [`eval`] drives the dialogue as a socket does, over a corpus of conversations.
 //!
@@ -35,6 +37,7 @@
 //!    transition.
 
 pub mod app;
+pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -42,6 +45,7 @@ pub mod confirmation;
 pub mod dialogue;
 pub mod domain;
 pub mod eval;
+pub mod evidence;
 pub mod http;
 pub mod http_client;
 pub mod merchants;

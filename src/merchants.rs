@@ -2,13 +2,14 @@
 
 pub mod cache;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::{MerchantId, PolicyDoc, PolicyError};
 use crate::schema;
 use crate::secrets::{MasterKey, Secret, hash_credential, random_token};
-use crate::store::{Merchant, Store, StoreError};
+use crate::store::{KeyRotation, Merchant, Store, StoreError};
 
 /// Sealing contexts, so a sealed value cannot be swapped for another kind.
 pub const API_SECRET_CONTEXT: &str = "merchant/api-secret";
@@ -63,6 +64,8 @@ pub async fn create(
         api_secret_sealed: keys.seal(API_SECRET_CONTEXT, api_secret.expose()),
         webhook_secret_sealed: keys.seal(WEBHOOK_SECRET_CONTEXT, webhook_secret.expose()),
         signing_kid: "k1".into(),
+        previous_kid: None,
+        previous_kid_retires_at: None,
         policy,
         created_at: crate::clock::now(),
     };
@@ -78,4 +81,83 @@ pub async fn create(
         api_key: api_key.expose().clone(),
         webhook_secret: webhook_secret.expose().clone(),
     }))
+}
+
+/// Printed by `merchant rotate-key`.
+#[derive(Debug, Serialize)]
+pub struct Rotated {
+    pub merchant_id: String,
+    pub kid: String,
+    pub previous_kid: String,
+    /// When tokens signed under `previous_kid` stop verifying.
+    pub previous_kid_retires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error("no merchant {0}")]
+    NotFound(MerchantId),
+    #[error("the key of merchant {0} was rotated at the same moment; try again")]
+    Concurrent(MerchantId),
+    #[error("merchant {0}: its stored policy does not parse: {1}")]
+    Policy(MerchantId, PolicyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Signs the merchant's new confirmations under a new kid from now on. Tokens signed under
+/// the kid it replaces verify until the longest confirmation the merchant's policy allows
+/// would have expired, issued now or by an instance whose kept copy of the merchant is
+/// still the old one (`cache::FRESH`); the kid before that stops verifying at once.
+pub async fn rotate_key(
+    store: &dyn Store,
+    id: &MerchantId,
+    now: DateTime<Utc>,
+) -> Result<Rotated, RotateError> {
+    let m = store
+        .merchant(id)
+        .await?
+        .ok_or_else(|| RotateError::NotFound(id.clone()))?;
+    let policy = m
+        .policy
+        .parse()
+        .map_err(|e| RotateError::Policy(id.clone(), e))?;
+    let rotation = KeyRotation {
+        merchant_id: id.clone(),
+        kid: next_kid(&m.signing_kid),
+        previous_kid: m.signing_kid.clone(),
+        previous_kid_retires_at: now
+            + TimeDelta::seconds(i64::from(policy.confirmation_ttl_seconds))
+            + cache::FRESH,
+    };
+    if !store.rotate_merchant_key(&rotation).await? {
+        return Err(RotateError::Concurrent(id.clone()));
+    }
+    Ok(Rotated {
+        merchant_id: id.to_string(),
+        kid: rotation.kid,
+        previous_kid: rotation.previous_kid,
+        previous_kid_retires_at: rotation.previous_kid_retires_at,
+    })
+}
+
+/// `k1` → `k2`; a kid of another shape is followed by `k2`.
+fn next_kid(kid: &str) -> String {
+    let n: u64 = kid
+        .strip_prefix('k')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    format!("k{}", n.saturating_add(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kids_count_up() {
+        assert_eq!(next_kid("k1"), "k2");
+        assert_eq!(next_kid("k41"), "k42");
+        assert_eq!(next_kid("legacy"), "k2");
+    }
 }

@@ -9,7 +9,7 @@ use super::dispose::{self, Book, Decision, Question};
 use super::{Dialogue, Error, menu};
 use crate::domain::draft::{Draft, Field, Role};
 use crate::domain::machine::{Effect, Event};
-use crate::domain::{Actor, EventKind, Lang, Mode, SessionId, SessionState};
+use crate::domain::{Actor, EventKind, Lang, Mode, SessionId, SessionState, Transport};
 use crate::store::{Contact, NewEvent, Order};
 use crate::understanding::{Context, Phrase, UnderstandingError, audit};
 use crate::workflow::frames::{ClientFrame, ServerFrame};
@@ -87,32 +87,54 @@ impl Dialogue {
         Ok(())
     }
 
-    /// Handles one client frame. Session frames go to every socket; the error is this
-    /// caller's.
-    #[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
+    /// Handles one client frame that came over a socket. Session frames go to every socket;
+    /// the error is this caller's.
     pub async fn handle(&self, id: SessionId, frame: ClientFrame) -> Result<(), Error> {
+        self.handle_over(id, frame, Transport::Socket).await
+    }
+
+    /// Handles one client frame that came `via` a socket or plain HTTP.
+    #[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
+    pub async fn handle_over(
+        &self,
+        id: SessionId,
+        frame: ClientFrame,
+        via: Transport,
+    ) -> Result<(), Error> {
         let started = std::time::Instant::now();
         let kind = frame.kind();
-        let result = audit::holding(self.turn_for(id, frame)).await;
+        let result = audit::holding(self.turn_for(id, frame, via)).await;
         let seconds = started.elapsed().as_secs_f64();
         metrics::histogram!(crate::metrics::TURN_SECONDS, "frame" => kind).record(seconds);
         result
     }
 
-    async fn turn_for(&self, id: SessionId, frame: ClientFrame) -> Result<(), Error> {
+    async fn turn_for(
+        &self,
+        id: SessionId,
+        frame: ClientFrame,
+        via: Transport,
+    ) -> Result<(), Error> {
         if matches!(frame, ClientFrame::Resume { .. } | ClientFrame::Ping) {
             return Ok(());
         }
         let _lock = self.flow.hub.lock(id).await;
-        match self.take_turn(id, frame.clone()).await {
+        match self.take_turn(id, frame.clone(), via).await {
             // The copy of the session kept here was behind another instance's write, and
             // is dropped: once more, from the session as stored.
-            Err(Error::Flow(crate::workflow::Error::Conflict)) => self.take_turn(id, frame).await,
+            Err(Error::Flow(crate::workflow::Error::Conflict)) => {
+                self.take_turn(id, frame, via).await
+            }
             done => done,
         }
     }
 
-    async fn take_turn(&self, id: SessionId, frame: ClientFrame) -> Result<(), Error> {
+    async fn take_turn(
+        &self,
+        id: SessionId,
+        frame: ClientFrame,
+        via: Transport,
+    ) -> Result<(), Error> {
         let mut c = self.without_book(id).await?;
         if matches!(
             frame,
@@ -122,7 +144,7 @@ impl Dialogue {
         }
         match frame {
             ClientFrame::UserMessage { text } => self.user_message(&mut c, &text).await,
-            ClientFrame::Confirm { token } => Ok(self.flow.confirm(&c.ctx, &token).await?),
+            ClientFrame::Confirm { token } => Ok(self.flow.confirm(&c.ctx, &token, via).await?),
             ClientFrame::Cancel => Ok(self.flow.cancel(&c.ctx).await?),
             ClientFrame::MenuSelect { option_id, value } => {
                 self.menu_select(&mut c, &option_id, value.as_deref()).await

@@ -18,4 +18,4 @@ pub use machine::{Effect, Event, EventKind, RiskThresholds, Score, Transition, T
 pub use money::{Currency, Money, MoneyError};
 pub use payee::{AlipayIdentityType, AlipayPayee};
 pub use policy::{Policy, PolicyDoc, PolicyError};
-pub use state::{Actor, EndReason, InboxOutcome, Mode, SessionState};
+pub use state::{Actor, EndReason, InboxOutcome, Mode, SessionState, Transport};

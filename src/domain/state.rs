@@ -96,6 +96,14 @@ text_enum!(
 );
 
 text_enum!(
+    /// How a client's frame reached the service: a WebSocket, or the menu over plain HTTP.
+    Transport {
+        Socket => "socket",
+        Http => "http",
+    }
+);
+
+text_enum!(
     /// What became of a verified settlement notification, as its inbox row records it.
     InboxOutcome {
         /// It settled or failed the session it names.

@@ -12,7 +12,7 @@ use super::error::{AppError, Result};
 use super::json::RawJson;
 use crate::app::AppState;
 use crate::dialogue::{Conversation, menu};
-use crate::domain::{SessionId, SessionState};
+use crate::domain::{SessionId, SessionState, Transport};
 use crate::workflow::frames::{ClientFrame, Numbered};
 
 /// The session, for its shopper only.
@@ -129,7 +129,7 @@ pub async fn choose(
         .await?
         .ok_or_else(not_found)?
         .frame_seq;
-    app.dialogue.handle(id, frame).await?;
+    app.dialogue.handle_over(id, frame, Transport::Http).await?;
     let conversation = app.dialogue.conversation(id).await?;
     let mut answer = view(&app, &conversation).await?;
     answer["frames"] = Value::Array(frames_since(&app, id, before).await?);

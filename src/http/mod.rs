@@ -5,6 +5,7 @@ mod alipay;
 pub mod auth;
 mod book;
 pub mod error;
+mod evidence;
 mod health;
 mod idempotency;
 pub mod json;
@@ -43,6 +44,8 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/v1/sessions/{id}", get(sessions::show))
         .route("/v1/sessions/{id}/events", get(sessions::events))
+        .route("/v1/sessions/{id}/evidence", get(evidence::show))
+        .route("/.well-known/countersign/jwks.json", get(evidence::jwks))
         .route("/v1/sessions/{id}/ws", get(ws::upgrade))
         .route("/v1/sessions/{id}/menu", get(menu::show).post(menu::choose))
         .route("/v1/reviews", get(reviews::queue))

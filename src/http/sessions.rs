@@ -219,7 +219,7 @@ pub async fn open_demo(
 }
 
 /// Loads a session the caller may see; anything else is simply not found.
-async fn visible(app: &AppState, caller: &Caller, id: &str) -> Result<Session> {
+pub(super) async fn visible(app: &AppState, caller: &Caller, id: &str) -> Result<Session> {
     let not_found = || AppError::not_found("session");
     let id = SessionId::parse(id).map_err(|_| not_found())?;
     let session = app.store.session(id).await?.ok_or_else(not_found)?;
@@ -293,6 +293,8 @@ struct EventView {
     actor: Actor,
     payload: Value,
     at: chrono::DateTime<chrono::Utc>,
+    /// `SHA-256(previous hash ‖ canonical event)`, hex; `null` before events were chained.
+    hash: Option<String>,
 }
 
 impl From<EventRecord> for EventView {
@@ -305,6 +307,7 @@ impl From<EventRecord> for EventView {
             actor: e.actor,
             payload: e.payload,
             at: e.at,
+            hash: e.hash,
         }
     }
 }
@@ -323,5 +326,7 @@ pub async fn events(
         .into_iter()
         .map(Into::into)
         .collect();
-    Ok(Json(json!({ "session_id": s.id, "events": events })))
+    Ok(Json(
+        json!({ "session_id": s.id, "event_hash": s.event_hash, "events": events }),
+    ))
 }

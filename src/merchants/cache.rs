@@ -1,24 +1,54 @@
-//! Merchants read once and kept: a merchant never changes after it is created, so a kept
-//! copy is never stale. Every turn, webhook and API call needs its merchant; this saves
-//! the database that read. Unknown ids and keys are not kept.
+//! Merchants read and kept for a few seconds. Every turn, webhook and API call needs its
+//! merchant; this saves the database that read. A merchant changes only when its
+//! confirmation key is rotated (`merchant rotate-key`, possibly from another process), so a
+//! kept copy is read again once it is `FRESH` old: every instance signs under the new kid
+//! within that. Unknown ids and keys are not kept.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::clock::Clock;
 use crate::domain::MerchantId;
 use crate::store::{Merchant, Store, StoreError};
 
 /// Entries kept before the cache starts over.
 const LIMIT: usize = 10_000;
 
+/// How long a kept merchant is used before it is read again.
+pub const FRESH: TimeDelta = TimeDelta::seconds(5);
+
 #[derive(Default)]
 pub struct MerchantCache {
-    by_id: Mutex<HashMap<MerchantId, Merchant>>,
+    by_id: Mutex<HashMap<MerchantId, (Merchant, DateTime<Utc>)>>,
     /// API key hash → merchant id.
     by_key: Mutex<HashMap<String, MerchantId>>,
+    clock: Clock,
 }
 
 impl MerchantCache {
+    /// A cache whose entries age by `clock`.
+    pub fn new(clock: Clock) -> Self {
+        MerchantCache {
+            clock,
+            ..Default::default()
+        }
+    }
+
+    /// Reads `id` from the store whatever is kept, and keeps what it read.
+    pub async fn reread(
+        &self,
+        store: &dyn Store,
+        id: &MerchantId,
+    ) -> Result<Option<Merchant>, StoreError> {
+        let found = store.merchant(id).await?;
+        if let Some(m) = &found {
+            self.keep(m);
+        }
+        Ok(found)
+    }
+
     pub async fn by_id(
         &self,
         store: &dyn Store,
@@ -51,7 +81,11 @@ impl MerchantCache {
     }
 
     fn kept(&self, id: &MerchantId) -> Option<Merchant> {
-        lock(&self.by_id).get(id).cloned()
+        let now = self.clock.now();
+        lock(&self.by_id)
+            .get(id)
+            .filter(|(_, read_at)| now - *read_at < FRESH)
+            .map(|(m, _)| m.clone())
     }
 
     fn keep(&self, m: &Merchant) {
@@ -62,7 +96,7 @@ impl MerchantCache {
             by_key.clear();
         }
         by_key.insert(m.api_key_hash.clone(), m.id.clone());
-        by_id.insert(m.id.clone(), m.clone());
+        by_id.insert(m.id.clone(), (m.clone(), self.clock.now()));
     }
 }
 

@@ -97,6 +97,10 @@ impl<B: Backend> Store for B {
         merchants::count(self.writer()).await
     }
 
+    async fn rotate_merchant_key(&self, r: &KeyRotation) -> Result<bool> {
+        merchants::rotate(self.writer(), r).await
+    }
+
     async fn put_order(&self, order: &Order) -> Result<bool> {
         let mut tx = self.write_tx().await?;
         let created = orders::put(&mut tx, order).await?;
@@ -151,6 +155,18 @@ impl<B: Backend> Store for B {
 
     async fn events(&self, id: SessionId) -> Result<Vec<EventRecord>> {
         sessions::events(self.reader(), id).await
+    }
+
+    async fn session_ids_after(&self, after: &str, limit: i64) -> Result<Vec<SessionId>> {
+        sessions::ids_after(self.reader(), after, limit).await
+    }
+
+    async fn add_evidence_key(&self, key: &EvidenceKey) -> Result<()> {
+        evidence_keys::insert(self.writer(), key).await
+    }
+
+    async fn evidence_keys(&self) -> Result<Vec<EvidenceKey>> {
+        evidence_keys::all(self.writer()).await
     }
 
     async fn append_frames(&self, id: SessionId, frames: &[Value]) -> Result<i64> {

@@ -20,6 +20,11 @@ const SQLITE: &Files = &[
         "alipay",
         include_str!("../../migrations/sqlite/0002_alipay.sql"),
     ),
+    (
+        4,
+        "evidence",
+        include_str!("../../migrations/sqlite/0004_evidence.sql"),
+    ),
 ];
 
 const POSTGRES: &Files = &[
@@ -37,6 +42,11 @@ const POSTGRES: &Files = &[
         3,
         "instances",
         include_str!("../../migrations/postgres/0003_instances.sql"),
+    ),
+    (
+        4,
+        "evidence",
+        include_str!("../../migrations/postgres/0004_evidence.sql"),
     ),
 ];
 

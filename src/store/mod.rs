@@ -11,6 +11,7 @@ mod audit;
 mod backend;
 mod contacts;
 mod db;
+mod evidence_keys;
 mod frames;
 mod idempotency;
 mod inbox;
@@ -84,6 +85,8 @@ pub trait Store: Payments + Notifications + Send + Sync + 'static {
     async fn merchant(&self, id: &MerchantId) -> Result<Option<Merchant>>;
     async fn merchant_by_key_hash(&self, api_key_hash: &str) -> Result<Option<Merchant>>;
     async fn merchant_count(&self) -> Result<i64>;
+    /// Applies `r` if the merchant still signs under `r.previous_kid`; `false` otherwise.
+    async fn rotate_merchant_key(&self, r: &KeyRotation) -> Result<bool>;
 
     /// Inserts or replaces an order; `true` when it was new.
     async fn put_order(&self, order: &Order) -> Result<bool>;
@@ -110,6 +113,13 @@ pub trait Store: Payments + Notifications + Send + Sync + 'static {
     async fn apply(&self, id: SessionId, expected_version: i64, commit: &Commit)
     -> Result<Session>;
     async fn events(&self, id: SessionId) -> Result<Vec<EventRecord>>;
+    /// Up to `limit` session ids greater than `after` (`""` for the first), in order.
+    async fn session_ids_after(&self, after: &str, limit: i64) -> Result<Vec<SessionId>>;
+
+    /// Adds an evidence signing key.
+    async fn add_evidence_key(&self, key: &EvidenceKey) -> Result<()>;
+    /// Every evidence signing key, newest first.
+    async fn evidence_keys(&self) -> Result<Vec<EvidenceKey>>;
 
     /// Stores frames that come with no state change; returns the seq of the last one.
     async fn append_frames(&self, id: SessionId, frames: &[serde_json::Value]) -> Result<i64>;

@@ -13,11 +13,15 @@ use super::db::Bind;
 use super::pg_writes::{announce, others};
 use super::sessions::columns;
 use super::{Direct, DirectSettlement, Result, StoreError, inbox, rows, unique_as_duplicate};
+use crate::chain::Link;
+use crate::domain::SessionState;
 
 /// Parameters: $1 session, $2 merchant, $3 key, $4 amount (minor units), $5 currency,
 /// $6 state to, $7 reason, $8 time, $9 frame count, $10–$12 the event, $13 and $14 the
 /// frames in English and Chinese, $15 whether a refund settled, $16 the announcing store,
-/// $17–$24 the inbox row.
+/// $17–$24 the inbox row, $25 and $26 the event's canonical text before and after its seq
+/// (`chain::Halves`): the statement learns the seq as it writes, and chains the event's
+/// hash to the session's head there.
 static SETTLE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH seen AS (SELECT 1 FROM webhook_inbox WHERE merchant_id = $17 AND event_id = $18), \
@@ -28,12 +32,14 @@ static SETTLE: LazyLock<String> = LazyLock::new(|| {
            AND sub.idempotency_key = $3 AND sub.amount_minor = $4 AND sub.currency = $5 \
            AND NOT EXISTS (SELECT 1 FROM seen)), \
          moved AS (UPDATE sessions SET state = $6, reason = $7, version = version + 1, \
-           updated_at = $8, frame_seq = frame_seq + $9 \
+           updated_at = $8, frame_seq = frame_seq + $9, \
+           event_hash = encode(sha256(decode(event_hash, 'hex') \
+             || convert_to($25::text || (version + 1)::text || $26::text, 'UTF8')), 'hex') \
            FROM target WHERE id = target_id AND version = target_version \
            RETURNING {cols}, lang, action), \
          event AS (INSERT INTO session_events \
-           (session_id, seq, from_state, to_state, kind, actor, payload, at) \
-           SELECT $1, version, 'submitted', $6, $10, $11, $12, $8 FROM moved), \
+           (session_id, seq, from_state, to_state, kind, actor, payload, at, hash) \
+           SELECT $1, version, 'submitted', $6, $10, $11, $12, $8, event_hash FROM moved), \
          framed AS (INSERT INTO session_frames (session_id, seq, frame, at) \
            SELECT $1, moved.frame_seq - $9 + f.n, f.frame, $8 FROM moved, \
            jsonb_array_elements(CASE WHEN moved.lang = 'zh' THEN $14::jsonb ELSE $13::jsonb END) \
@@ -81,7 +87,21 @@ pub(super) async fn direct(
         .arg(Json(s.frames[1]))
         .arg(s.settled)
         .arg(origin);
-    let row = match inbox::bind(q, s.entry).fetch_one(pool).await {
+    let halves = Link {
+        session_id: s.session_id,
+        seq: 0,
+        from: Some(SessionState::Submitted.as_str()),
+        to: s.to.as_str(),
+        kind: s.event.kind.as_str(),
+        actor: s.event.actor.as_str(),
+        payload: &s.event.payload,
+        at: s.at,
+    }
+    .halves();
+    let q = inbox::bind(q, s.entry)
+        .arg(halves.prefix)
+        .arg(halves.suffix);
+    let row = match q.fetch_one(pool).await {
         Ok(row) => row,
         // The same event, stored by a copy that arrived at the same moment.
         Err(e) => match unique_as_duplicate(e) {

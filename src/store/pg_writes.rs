@@ -21,15 +21,16 @@ use crate::domain::SessionId;
 /// Parameters: $1 session, $2 expected version, $3–$13 the change (`sessions::bind_change`),
 /// $14–$16 the event, $17 the frames as a JSON array, $18 the announcing store, $19–$24 the
 /// outbox row, $25–$28 the order effect, $29 whether the submission ends, $30 the model
-/// calls, $31 the outbox row's lease; with an inbox row, $32–$39.
+/// calls, $31 the outbox row's lease, $32 the event's hash (the chain's new head); with an
+/// inbox row, $33–$40.
 fn transition_sql(inbox: bool) -> String {
     let (inbox_guard, inbox_insert) = if inbox {
         (
             " AND NOT EXISTS (SELECT 1 FROM webhook_inbox \
-             WHERE merchant_id = $32 AND event_id = $33)",
+             WHERE merchant_id = $33 AND event_id = $34)",
             ", inboxed AS (INSERT INTO webhook_inbox (merchant_id, event_id, session_id, kind, \
              idempotency_key, outcome, payload, received_at) \
-             SELECT $32, $33, $34, $35, $36, $37, $38, $39 FROM moved)",
+             SELECT $33, $34, $35, $36, $37, $38, $39, $40 FROM moved)",
         )
     } else {
         ("", "")
@@ -42,8 +43,8 @@ fn transition_sql(inbox: bool) -> String {
            AND refunded_minor + reserved_minor + $28 <= amount_minor)){inbox_guard} \
          RETURNING {cols}), \
          event AS (INSERT INTO session_events \
-         (session_id, seq, from_state, to_state, kind, actor, payload, at) \
-         SELECT $1, $2 + 1, e.to_state, $3, $14, $15, $16, $10 \
+         (session_id, seq, from_state, to_state, kind, actor, payload, at, hash) \
+         SELECT $1, $2 + 1, e.to_state, $3, $14, $15, $16, $10, $32 \
          FROM moved, session_events e WHERE e.session_id = $1 AND e.seq = $2), \
          framed AS (INSERT INTO session_frames (session_id, seq, frame, at) \
          SELECT $1, moved.frame_seq - $13 + f.n, f.frame, $10 \
@@ -64,7 +65,7 @@ fn transition_sql(inbox: bool) -> String {
          {audited}{inbox_insert} \
          SELECT {cols}, (SELECT count(*) FROM held) AS held, \
          (SELECT count(*) FROM announced) AS announced FROM moved",
-        move_session = move_session!(),
+        move_session = move_session!("$32"),
         cols = columns!(),
         audited = audit::PG_WITH_TRANSITION,
         announce = announce("$13", "$18"),
@@ -75,17 +76,18 @@ fn transition_sql(inbox: bool) -> String {
 static TRANSITION: LazyLock<String> = LazyLock::new(|| transition_sql(false));
 static TRANSITION_WITH_INBOX: LazyLock<String> = LazyLock::new(|| transition_sql(true));
 
-/// A new session (`sessions::INSERT`, $1–$10), its `opened` event as seq 1 ($11–$13) and
-/// its first frames ($14). Nobody can be listening yet: nothing is announced.
+/// A new session (`sessions::INSERT`, $1–$11, the last the `opened` event's hash), that
+/// event as seq 1 ($12–$14) and its first frames ($15). Nobody can be listening yet:
+/// nothing is announced.
 static OPEN: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH opened AS ({insert} RETURNING {cols}), \
          event AS (INSERT INTO session_events \
-         (session_id, seq, from_state, to_state, kind, actor, payload, at) \
-         SELECT id, 1, NULL, state, $11, $12, $13, created_at FROM opened), \
+         (session_id, seq, from_state, to_state, kind, actor, payload, at, hash) \
+         SELECT id, 1, NULL, state, $12, $13, $14, created_at, event_hash FROM opened), \
          framed AS (INSERT INTO session_frames (session_id, seq, frame, at) \
          SELECT id, f.n, f.frame, created_at \
-         FROM opened, jsonb_array_elements($14) WITH ORDINALITY AS f(frame, n)) \
+         FROM opened, jsonb_array_elements($15) WITH ORDINALITY AS f(frame, n)) \
          SELECT {cols} FROM opened",
         insert = sessions::INSERT,
         cols = columns!(),
@@ -133,6 +135,7 @@ pub(super) fn others(origin: &str) -> String {
 
 pub(super) async fn open(pool: &PgPool, s: &NewSession, opened: &NewEvent) -> Result<Session> {
     let row = sessions::bind_new(sqlx::query::<Postgres>(&OPEN), s)
+        .arg(sessions::opening_hash(s, opened))
         .arg(opened.kind.as_str())
         .arg(opened.actor.as_str())
         .arg(Json(&opened.payload))
@@ -180,6 +183,7 @@ pub(super) async fn transition(
         .arg(expected);
     q = sessions::bind_change(q, commit);
     q = bind_rest(q, commit, origin);
+    q = q.arg(sessions::transition_hash(id, expected, commit));
     if let Some(e) = entry {
         q = inbox::bind(q, e);
     }

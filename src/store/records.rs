@@ -18,9 +18,43 @@ pub struct Merchant {
     pub api_key_hash: String,
     pub api_secret_sealed: String,
     pub webhook_secret_sealed: String,
+    /// The kid new confirmations are signed under.
     pub signing_kid: String,
+    /// The kid before it, and when its tokens stop verifying (`merchant rotate-key`).
+    pub previous_kid: Option<String>,
+    pub previous_kid_retires_at: Option<DateTime<Utc>>,
     pub policy: PolicyDoc,
     pub created_at: DateTime<Utc>,
+}
+
+impl Merchant {
+    /// Whether tokens signed under `kid` verify at `now`: the current kid, or the previous
+    /// one until it retires.
+    pub fn accepts_kid(&self, kid: &str, now: DateTime<Utc>) -> bool {
+        kid == self.signing_kid
+            || (self.previous_kid.as_deref() == Some(kid)
+                && self.previous_kid_retires_at.is_some_and(|at| now < at))
+    }
+}
+
+/// One of the service's Ed25519 keys for evidence packs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvidenceKey {
+    pub kid: String,
+    /// The public key, base64url without padding (a JWK's `x`).
+    pub public_key: String,
+    /// The PKCS#8 private key, sealed under the master key.
+    pub private_sealed: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A merchant's confirmation key moved on: the new kid and the one it replaced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRotation {
+    pub merchant_id: MerchantId,
+    pub kid: String,
+    pub previous_kid: String,
+    pub previous_kid_retires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +126,16 @@ pub struct SessionChange {
     /// What the dialogue has gathered so far.
     pub draft: Draft,
     pub at: DateTime<Utc>,
+    /// Where the event chain stood before this change; the change's event links to it.
+    pub prior: Prior,
+}
+
+/// The state a session's last event led to and that event's hash (`None` for a session
+/// stored before events were chained).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prior {
+    pub state: SessionState,
+    pub hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +157,8 @@ pub struct Session {
     /// The seq of the last frame stored for this session's sockets.
     pub frame_seq: i64,
     pub version: i64,
+    /// The hash of the last event (the head of the event chain).
+    pub event_hash: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -130,6 +176,10 @@ impl Session {
             clarifications: self.clarifications,
             draft: self.draft.clone(),
             at,
+            prior: Prior {
+                state: self.state,
+                hash: self.event_hash.clone(),
+            },
         }
     }
 }
@@ -152,6 +202,24 @@ pub struct EventRecord {
     pub actor: Actor,
     pub payload: Value,
     pub at: DateTime<Utc>,
+    /// `SHA-256(previous hash ‖ canonical event)`, hex (`crate::chain`).
+    pub hash: Option<String>,
+}
+
+impl EventRecord {
+    /// The event as its hash covers it.
+    pub fn link(&self) -> crate::chain::Link<'_> {
+        crate::chain::Link {
+            session_id: self.session_id,
+            seq: self.seq,
+            from: self.from.map(|s| s.as_str()),
+            to: self.to.as_str(),
+            kind: self.kind.as_str(),
+            actor: self.actor.as_str(),
+            payload: &self.payload,
+            at: self.at,
+        }
+    }
 }
 
 /// A request to claim an idempotency key.

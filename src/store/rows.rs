@@ -143,6 +143,8 @@ pub(super) fn merchant<DB: Db>(r: &DB::Row) -> Result<Merchant> {
         api_secret_sealed: r.text("api_secret_sealed")?,
         webhook_secret_sealed: r.text("webhook_secret_sealed")?,
         signing_kid: r.text("signing_kid")?,
+        previous_kid: r.opt_text("previous_kid")?,
+        previous_kid_retires_at: r.opt_time("previous_kid_retires_at")?,
         policy: r.parsed("policy", "policy")?,
         created_at: r.time("created_at")?,
     })
@@ -198,6 +200,7 @@ pub(super) fn session<DB: Db>(r: &DB::Row) -> Result<Session> {
         draft: r.parsed("draft", "draft")?,
         frame_seq: r.int("frame_seq")?,
         version: r.int("version")?,
+        event_hash: r.opt_text("event_hash")?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
     })
@@ -218,6 +221,7 @@ pub(super) fn event<DB: Db>(r: &DB::Row) -> Result<EventRecord> {
         actor: actor(&r.text("actor")?)?,
         payload: r.value("payload")?,
         at: r.time("at")?,
+        hash: r.opt_text("hash")?,
     })
 }
 

@@ -12,6 +12,7 @@ use super::{
     Commit, EventRecord, NewEvent, NewSession, Result, Session, StoreError, audit, frames, orders,
     outbox, rows, unique_as_duplicate,
 };
+use crate::chain::{self, Link};
 use crate::domain::{EventKind, MerchantId, SessionId, SessionState};
 
 /// The columns a record is read from; a macro, so that `concat!` can build whole
@@ -20,34 +21,40 @@ macro_rules! columns {
     () => {
         "id, merchant_id, user_id, channel, device, client_token_hash, state, mode, reason, \
          proposed_action, confirmation_hash, confirmation_expires_at, clarifications, draft, \
-         frame_seq, version, created_at, updated_at"
+         frame_seq, version, event_hash, created_at, updated_at"
     };
 }
 pub(super) use columns;
 
 /// The session's move from version `$2`, without `RETURNING`: it sets the fields
-/// `bind_change` binds ($3–$13), bumps the version and numbers the frames. A macro, so that
-/// `concat!` can build whole statements with it.
+/// `bind_change` binds ($3–$13), bumps the version, numbers the frames and sets the event
+/// chain's head to the parameter `$hash` names. A macro, so that `concat!` can build whole
+/// statements with it.
 macro_rules! move_session {
-    () => {
-        "UPDATE sessions SET state = $3, mode = $4, reason = $5, proposed_action = $6, \
-         confirmation_hash = $7, confirmation_expires_at = $8, clarifications = $9, \
-         draft = $11, version = version + 1, updated_at = $10, \
-         consented_at = CASE WHEN $12 THEN $10 ELSE consented_at END, \
-         frame_seq = frame_seq + $13 \
-         WHERE id = $1 AND version = $2"
+    ($hash:literal) => {
+        concat!(
+            "UPDATE sessions SET state = $3, mode = $4, reason = $5, proposed_action = $6, \
+             confirmation_hash = $7, confirmation_expires_at = $8, clarifications = $9, \
+             draft = $11, version = version + 1, updated_at = $10, \
+             consented_at = CASE WHEN $12 THEN $10 ELSE consented_at END, \
+             frame_seq = frame_seq + $13, event_hash = ",
+            $hash,
+            " WHERE id = $1 AND version = $2"
+        )
     };
 }
 pub(super) use move_session;
 
-/// A new session: collecting, at version 1, with its first draft and first frames.
+/// A new session: collecting, at version 1, with its first draft and first frames, and the
+/// hash of its `opened` event as the chain's head ($11).
 pub(super) const INSERT: &str = "INSERT INTO sessions (id, merchant_id, user_id, channel, \
      mode, state, clarifications, draft, frame_seq, device, client_token_hash, version, \
-     created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $5, 0, $9, $10, $6, $7, 1, $8, $8)";
+     created_at, updated_at, event_hash) \
+     VALUES ($1, $2, $3, $4, $4, $5, 0, $9, $10, $6, $7, 1, $8, $8, $11)";
 const BY_ID: &str = concat!("SELECT ", columns!(), " FROM sessions WHERE id = $1");
 /// One statement moves the session, bumps its version and numbers its frames; the row lock
 /// it takes orders concurrent writers. `consented_at` is set by the consent itself.
-const MOVE: &str = concat!(move_session!(), " RETURNING ", columns!());
+const MOVE: &str = concat!(move_session!("$14"), " RETURNING ", columns!());
 const IN_STATE: &str = concat!(
     "SELECT ",
     columns!(),
@@ -59,16 +66,17 @@ const STALLED: &str =
     "SELECT id FROM sessions WHERE state = $1 AND updated_at < $2 ORDER BY updated_at LIMIT $3";
 
 const INSERT_EVENT: &str = "INSERT INTO session_events \
-     (session_id, seq, from_state, to_state, kind, actor, payload, at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     (session_id, seq, from_state, to_state, kind, actor, payload, at, hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 /// The event of the transition from version `$2`: its `from_state` is the state the
 /// previous event led to (an event's seq is the version it made).
 const INSERT_TRANSITION: &str = "INSERT INTO session_events \
-     (session_id, seq, from_state, to_state, kind, actor, payload, at) \
-     SELECT $1, $2 + 1, to_state, $3, $4, $5, $6, $7 FROM session_events \
+     (session_id, seq, from_state, to_state, kind, actor, payload, at, hash) \
+     SELECT $1, $2 + 1, to_state, $3, $4, $5, $6, $7, $8 FROM session_events \
      WHERE session_id = $1 AND seq = $2";
-const EVENTS: &str = "SELECT session_id, seq, from_state, to_state, kind, actor, payload, at \
-     FROM session_events WHERE session_id = $1 ORDER BY seq";
+const EVENTS: &str = "SELECT session_id, seq, from_state, to_state, kind, actor, payload, at, \
+     hash FROM session_events WHERE session_id = $1 ORDER BY seq";
+const IDS_AFTER: &str = "SELECT id FROM sessions WHERE id > $1 ORDER BY id LIMIT $2";
 
 /// Binds `INSERT`'s parameters.
 pub(super) fn bind_new<'q, DB: Db>(q: Q<'q, DB>, s: &'q NewSession) -> Q<'q, DB> {
@@ -91,7 +99,9 @@ pub(super) async fn create<DB: Db>(
     opened: &NewEvent,
 ) -> Result<Session> {
     let initial = SessionState::Collecting;
+    let hash = opening_hash(s, opened);
     bind_new(sqlx::query::<DB>(INSERT), s)
+        .arg(&hash)
         .execute(DB::conn(tx))
         .await
         .map_err(unique_as_duplicate)?;
@@ -105,6 +115,7 @@ pub(super) async fn create<DB: Db>(
         .arg(opened.actor.as_str())
         .arg(Json(&opened.payload))
         .arg(s.created_at)
+        .arg(&hash)
         .execute(DB::conn(tx))
         .await?;
     by_id(DB::conn(tx), s.id).await?.ok_or(StoreError::NotFound)
@@ -130,8 +141,10 @@ pub(super) async fn apply_in<DB: Db>(
     commit: &Commit,
 ) -> Result<Session> {
     let c = &commit.change;
+    let hash = transition_hash(id, expected, commit);
     let moved = sqlx::query::<DB>(MOVE).arg(id.to_string()).arg(expected);
     let updated = bind_change(moved, commit)
+        .arg(&hash)
         .fetch_optional(DB::conn(tx))
         .await?;
     let Some(row) = updated else {
@@ -141,7 +154,14 @@ pub(super) async fn apply_in<DB: Db>(
         });
     };
     let session = rows::session::<DB>(&row)?;
-    insert_transition(tx, id, expected, c.state, &commit.event, c.at).await?;
+    let event = Appended {
+        from_version: expected,
+        to: c.state,
+        event: &commit.event,
+        at: c.at,
+        hash: hash.as_deref(),
+    };
+    insert_transition(tx, id, &event).await?;
     let first = session.frame_seq - commit.frames.len() as i64 + 1;
     frames::store(tx, id, first, &commit.frames, c.at).await?;
     if let Some(sub) = &commit.submission {
@@ -175,30 +195,86 @@ pub(super) fn bind_change<'q, DB: Db>(q: Q<'q, DB>, commit: &'q Commit) -> Q<'q,
         .arg(commit.frames.len() as i64)
 }
 
+/// The event of a transition, as `insert_transition` appends it.
+struct Appended<'a> {
+    from_version: i64,
+    to: SessionState,
+    event: &'a NewEvent,
+    at: DateTime<Utc>,
+    hash: Option<&'a str>,
+}
+
 async fn insert_transition<DB: Db>(
     tx: &mut Transaction<'_, DB>,
     id: SessionId,
-    from_version: i64,
-    to: SessionState,
-    e: &NewEvent,
-    at: DateTime<Utc>,
+    a: &Appended<'_>,
 ) -> Result<()> {
     let done = sqlx::query::<DB>(INSERT_TRANSITION)
         .arg(id.to_string())
-        .arg(from_version)
-        .arg(to.as_str())
-        .arg(e.kind.as_str())
-        .arg(e.actor.as_str())
-        .arg(Json(&e.payload))
-        .arg(at)
+        .arg(a.from_version)
+        .arg(a.to.as_str())
+        .arg(a.event.kind.as_str())
+        .arg(a.event.actor.as_str())
+        .arg(Json(&a.event.payload))
+        .arg(a.at)
+        .arg(a.hash)
         .execute(DB::conn(tx))
         .await?;
     match DB::rows_affected(&done) {
         1 => Ok(()),
         _ => Err(StoreError::Corrupt(format!(
-            "{id} has no event {from_version}"
+            "{id} has no event {}",
+            a.from_version
         ))),
     }
+}
+
+/// The hash of a new session's `opened` event (seq 1), chained to `chain::GENESIS`.
+pub(super) fn opening_hash(s: &NewSession, opened: &NewEvent) -> String {
+    let link = Link {
+        session_id: s.id,
+        seq: 1,
+        from: None,
+        to: SessionState::Collecting.as_str(),
+        kind: opened.kind.as_str(),
+        actor: opened.actor.as_str(),
+        payload: &opened.payload,
+        at: s.created_at,
+    };
+    link.hash(chain::GENESIS).expect("the genesis is a hash")
+}
+
+/// The hash of `commit`'s event, the move from version `expected`, chained to the head the
+/// session had then; `None` for a session stored before events were chained.
+pub(super) fn transition_hash(id: SessionId, expected: i64, commit: &Commit) -> Option<String> {
+    let c = &commit.change;
+    let link = Link {
+        session_id: id,
+        seq: expected + 1,
+        from: Some(c.prior.state.as_str()),
+        to: c.state.as_str(),
+        kind: commit.event.kind.as_str(),
+        actor: commit.event.actor.as_str(),
+        payload: &commit.event.payload,
+        at: c.at,
+    };
+    link.hash(c.prior.hash.as_deref()?)
+}
+
+/// Up to `limit` session ids after `after` (all of them from `""`), in id order.
+pub(super) async fn ids_after<'c, DB: Db>(
+    ex: impl Executor<'c, Database = DB>,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<SessionId>> {
+    let rows = sqlx::query::<DB>(IDS_AFTER)
+        .arg(after)
+        .arg(limit)
+        .fetch_all(ex)
+        .await?;
+    rows.iter()
+        .map(|r| rows::session_id(&r.col::<String>("id")?))
+        .collect()
 }
 
 pub(super) async fn events<'c, DB: Db>(

@@ -8,25 +8,35 @@ use super::frames::ServerFrame;
 use super::{Error, SessionContext, Step, Workflow};
 use crate::confirmation;
 use crate::domain::machine::Event;
-use crate::domain::{Actor, SessionId, SessionState};
+use crate::domain::{Actor, SessionId, SessionState, Transport};
 use crate::merchants::API_SECRET_CONTEXT;
 use crate::secrets::hash_credential;
+use crate::store::Merchant;
 
 impl Workflow {
     /// Records consent when `token` is this session's current, unexpired confirmation;
-    /// the risk check follows as the transition's effect.
-    pub async fn confirm(&self, ctx: &SessionContext, token: &str) -> Result<(), Error> {
+    /// the risk check follows as the transition's effect. `via` is how the token came, kept
+    /// with the consent.
+    pub async fn confirm(
+        &self,
+        ctx: &SessionContext,
+        token: &str,
+        via: Transport,
+    ) -> Result<(), Error> {
         let s = &ctx.session;
         if s.state != SessionState::AwaitingConfirmation {
             return Err(Error::NotAwaitingConfirmation(s.state));
         }
+        let merchant = self.signer_of(ctx, token).await?;
         let secret = self
             .keys
-            .open(API_SECRET_CONTEXT, &ctx.merchant.api_secret_sealed)
+            .open(API_SECRET_CONTEXT, &merchant.api_secret_sealed)
             .map_err(Error::internal)?;
-        let kid = ctx.merchant.signing_kid.as_str();
+        let now = self.clock.now();
         let verified = confirmation::verify(token, |k| {
-            (k == kid).then(|| confirmation::key_for(secret.expose(), k))
+            merchant
+                .accepts_kid(k, now)
+                .then(|| confirmation::key_for(secret.expose(), k))
         });
         let Ok(payload) = verified else {
             let text = ctx.session.draft.lang.say(
@@ -49,11 +59,27 @@ impl Workflow {
             self.expire(ctx).await?;
             return Err(Error::ConfirmationExpired);
         }
-        let record =
-            json!({ "action": payload.action, "summary": payload.summary, "nonce": payload.nonce });
+        let record = json!({
+            "action": payload.action, "summary": payload.summary, "nonce": payload.nonce,
+            "via": via, "device": s.device,
+        });
         let step = Step::new(Actor::Shopper, record);
         self.commit(ctx, Event::Confirmed, step, |_| {}).await?;
         Ok(())
+    }
+
+    /// The merchant as it stands for `token`: the kept copy, or a fresh read when the
+    /// token names a kid the copy does not know (another instance may have rotated the key
+    /// since the copy was read).
+    async fn signer_of(&self, ctx: &SessionContext, token: &str) -> Result<Merchant, Error> {
+        let kept = &ctx.merchant;
+        let known = confirmation::kid_of(token)
+            .is_none_or(|kid| kid == kept.signing_kid || kept.previous_kid.as_ref() == Some(&kid));
+        if known {
+            return Ok(kept.clone());
+        }
+        let fresh = self.merchants.reread(self.store.as_ref(), &kept.id).await?;
+        Ok(fresh.unwrap_or_else(|| kept.clone()))
     }
 
     /// The shopper gave up; nothing moves.

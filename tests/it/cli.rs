@@ -66,13 +66,13 @@ async fn serve_with(db: &TestDb, env: &[(&str, &str)]) -> Server {
     );
 }
 
-async fn run(db: &TestDb, args: &[&str]) -> (bool, String, String) {
+pub async fn run(db: &TestDb, args: &[&str]) -> (bool, String, String) {
     let out = countersign(db).args(args).output().await.expect("run");
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     (out.status.success(), text(out.stdout), text(out.stderr))
 }
 
-async fn create_merchant(db: &TestDb, id: &str) -> Value {
+pub async fn create_merchant(db: &TestDb, id: &str) -> Value {
     let (ok, stdout, stderr) = run(db, &["merchant", "create", "--id", id]).await;
     assert!(ok, "{stderr}");
     serde_json::from_str(&stdout).expect("credentials JSON")

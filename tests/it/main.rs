@@ -16,8 +16,10 @@ mod book;
 #[cfg(pg_tests)]
 mod chaos;
 mod cli;
+mod cli_keys;
 mod dialogue;
 mod eval;
+mod evidence;
 mod grounded;
 mod idempotency;
 mod kept;
@@ -26,5 +28,6 @@ mod limits;
 mod load;
 mod model;
 mod refusals;
+mod rotation;
 pub mod settlement;
 mod store;

@@ -26,6 +26,8 @@ fn merchant(id: &str) -> Merchant {
         api_secret_sealed: "sealed-api".into(),
         webhook_secret_sealed: "sealed-webhook".into(),
         signing_kid: "k1".into(),
+        previous_kid: None,
+        previous_kid_retires_at: None,
         policy: PolicyDoc::default(),
         created_at: now(),
     }

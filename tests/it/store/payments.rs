@@ -33,7 +33,7 @@ async fn a_settlement_applies_straight_from_its_submission(b: Backend) {
     let event = NewEvent {
         kind: EventKind::SettlementSucceeded,
         actor: Actor::Provider,
-        payload: json!({}),
+        payload: json!({"event_id": "evt_direct", "provider_reference": "参考-1", "failure_reason": null}),
     };
     let (en, zh) = (vec![json!({"text": "done"})], vec![json!({"text": "完成"})]);
     let direct = DirectSettlement {
@@ -99,6 +99,18 @@ async fn a_settlement_applies_straight_from_its_submission(b: Backend) {
             SessionState::Settled,
             EventKind::SettlementSucceeded
         )
+    );
+    // The statement chained the event's hash itself, as the general path does in Rust.
+    let before = log[log.len() - 2].hash.as_deref().unwrap();
+    assert_eq!(last.hash, last.link().hash(before));
+    assert_eq!(saved.event_hash, last.hash);
+    let checked = countersign::evidence::audit::session(store.as_ref(), s.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (checked.events, checked.breaks.len()),
+        (4, 0),
+        "{checked:?}"
     );
     assert_eq!(count_rows(&db.url, "webhook_inbox").await, 1);
     let again = store.settle_direct(&direct).await.unwrap();

@@ -326,7 +326,87 @@ async fn a_row_that_does_not_parse_is_corrupt(b: Backend) {
     }
 }
 
+/// Every event is chained to the one before it and the session keeps the last hash; one
+/// edited event row is a break at that event, in that session only.
+async fn the_event_chain_links_every_event_and_an_edit_breaks_it(b: Backend) {
+    let (db, store) = store_with_merchant(b).await;
+    let other = new_session(store.as_ref()).await;
+    let s = new_session(store.as_ref()).await;
+    let mut change = s.change(now());
+    change.state = SessionState::AwaitingConfirmation;
+    change.proposed_action = Some(refund("1042", "28.00"));
+    let issued = NewEvent {
+        kind: EventKind::ConfirmationIssued,
+        actor: Actor::System,
+        payload: json!({"summary": "退款 28.00 CNY", "score": 0.35, "n": 1}),
+    };
+    let s = store
+        .apply(s.id, 1, &Commit::new(change, issued, vec![]))
+        .await
+        .unwrap();
+    let s = step(store.as_ref(), &s, Event::Cancelled).await.unwrap();
+    let log = store.events(s.id).await.unwrap();
+    let mut previous = countersign::chain::GENESIS.to_owned();
+    for e in &log {
+        let hash = e.hash.clone().expect("chained");
+        assert_eq!(
+            Some(&hash),
+            e.link().hash(&previous).as_ref(),
+            "seq {}",
+            e.seq
+        );
+        previous = hash;
+    }
+    assert_eq!(s.event_hash.as_deref(), Some(previous.as_str()));
+    let clean = countersign::evidence::audit::all(store.as_ref())
+        .await
+        .unwrap();
+    assert_eq!((clean.sessions, clean.events), (2, 4));
+    assert!(clean.breaks.is_empty(), "{:?}", clean.breaks);
+
+    let unlock = match b {
+        Backend::Sqlite => "DROP TRIGGER session_events_no_update",
+        Backend::Postgres => "ALTER TABLE session_events DISABLE TRIGGER session_events_no_change",
+    };
+    execute(&db.url, unlock).await.unwrap();
+    let edit = format!(
+        "UPDATE session_events SET payload = '{{\"summary\": \"退款 28.00 CNY\", \"score\": 0.35, \"n\": 2}}' \
+         WHERE session_id = '{}' AND seq = 2",
+        s.id
+    );
+    execute(&db.url, &edit).await.unwrap();
+    let found = countersign::evidence::audit::all(store.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(found.breaks.len(), 1, "{:?}", found.breaks);
+    assert_eq!(
+        (found.breaks[0].session_id.as_str(), found.breaks[0].seq),
+        (s.id.to_string().as_str(), 2)
+    );
+    let alone = countersign::evidence::audit::session(store.as_ref(), other.id)
+        .await
+        .unwrap();
+    assert!(alone.breaks.is_empty());
+
+    // The last event gone: the head no longer matches.
+    let drop_last = format!(
+        "DELETE FROM session_events WHERE session_id = '{}' AND seq = 1",
+        other.id
+    );
+    let unlock = match b {
+        Backend::Sqlite => "DROP TRIGGER session_events_no_delete",
+        Backend::Postgres => "SELECT 1",
+    };
+    execute(&db.url, unlock).await.unwrap();
+    execute(&db.url, &drop_last).await.unwrap();
+    let gone = countersign::evidence::audit::session(store.as_ref(), other.id)
+        .await
+        .unwrap();
+    assert_eq!(gone.breaks.len(), 1, "{:?}", gone.breaks);
+}
+
 backend_tests!(
+    the_event_chain_links_every_event_and_an_edit_breaks_it,
     a_session_opens_with_its_draft_and_first_frames,
     a_session_starts_collecting_with_its_opened_event,
     transitions_append_events_and_stale_versions_are_refused,
