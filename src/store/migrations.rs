@@ -20,6 +20,11 @@ const SQLITE: &Files = &[
         "alipay",
         include_str!("../../migrations/sqlite/0002_alipay.sql"),
     ),
+    (
+        6,
+        "countersign_links",
+        include_str!("../../migrations/sqlite/0006_countersign_links.sql"),
+    ),
 ];
 
 const POSTGRES: &Files = &[
@@ -37,6 +42,11 @@ const POSTGRES: &Files = &[
         3,
         "instances",
         include_str!("../../migrations/postgres/0003_instances.sql"),
+    ),
+    (
+        6,
+        "countersign_links",
+        include_str!("../../migrations/postgres/0006_countersign_links.sql"),
     ),
 ];
 
