@@ -1,5 +1,5 @@
 //! The pages in web/, compiled into the binary so a fresh `cargo run` serves them from any
-//! directory: `/` the chat, `/menu` the menu over plain HTTP, `/operator` the review queue,
+//! directory: `/` the chat, `/menu` the menu over plain HTTP, `/operator` the review queue, `/countersign` the page behind an agent's proposal,
 //! and their scripts, style sheet and icon under `/static/{file}`.
 //!
 //! Every answer carries an ETag (a hash of the embedded bytes) and `Cache-Control: no-cache`,
@@ -46,6 +46,7 @@ const PAGES: &[(&str, Asset)] = &[
     ("/", asset!("index.html", HTML)),
     ("/menu", asset!("menu.html", HTML)),
     ("/operator", asset!("operator.html", HTML)),
+    ("/countersign", asset!("countersign.html", HTML)),
 ];
 
 /// Everything under `/static/`.
@@ -55,6 +56,7 @@ const STATIC: &[Asset] = &[
     asset!("chat.js", JS),
     asset!("menu.js", JS),
     asset!("operator.js", JS),
+    asset!("countersign.js", JS),
     asset!("favicon.svg", SVG),
 ];
 

@@ -22,6 +22,7 @@ mod idempotency;
 mod kept;
 mod limits;
 mod load;
+mod mcp;
 mod model;
 mod refusals;
 pub mod settlement;
