@@ -368,6 +368,18 @@ async fn another_merchants_sessions_and_bad_keys_are_refused(b: Backend) {
         let got = crate::helpers::read(req.send().await.unwrap()).await;
         assert_error(&got, 401, "unauthorized", "bearer");
     }
+    // A body that is no JSON-RPC message is a JSON error, and the endpoint stays usable.
+    let garbled = app
+        .http
+        .post(app.url("/mcp"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body("{not json");
+    let (code, body) = crate::helpers::read(garbled.send().await.unwrap()).await;
+    assert!((400..500).contains(&code), "{code} {body}");
+    assert!(body["error"]["code"].is_string(), "{body}");
+    t.ok(&c, "list_orders", json!({"user_id": "u1"})).await;
     assert_error(
         &app.get("/v1/countersign", "csl_forged").await,
         404,
