@@ -69,6 +69,14 @@ pub async fn answer(
     Linked(id): Linked,
     JsonBody(answer): JsonBody<Answer>,
 ) -> Result<Json<Value>> {
+    // The same per-session cap as the socket's and the menu's.
+    if !app.limiter.allows(id) {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests on this session; slow down",
+        ));
+    }
     let frame = match answer {
         Answer::Confirm { token } => ClientFrame::Confirm { token },
         Answer::Cancel => ClientFrame::Cancel,

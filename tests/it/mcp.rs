@@ -423,6 +423,51 @@ async fn open_proposals_per_shopper_are_capped(b: Backend) {
     t.ok(&c, "propose_refund", refund("3.00")).await;
 }
 
+async fn an_unconfirmed_proposal_expires_and_so_does_its_link(b: Backend) {
+    let clock = countersign::clock::Clock::paused();
+    let app = spawn_app_with(b, |c| {
+        c.clock = clock.clone();
+        c.mcp.max_open_proposals = 1;
+        c.mcp.link_ttl_seconds = 60;
+    })
+    .await;
+    let (app, key) = shop_with(app, Some(json!({"confirmation_ttl_seconds": 5}))).await;
+    let c = client(&app, &key).await;
+    let mut t = Transcript::default();
+    let args = json!({"user_id": "u1", "order_id": "1042"});
+    let p = t.ok(&c, "propose_refund", args.clone()).await;
+    let id = p["session_id"].as_str().unwrap().to_owned();
+    let secret = link_secret(&p);
+    let (_, view) = app.get("/v1/countersign", &secret).await;
+    let token = view["confirmation"]["token"].clone();
+
+    let mut frames = app.state.flow.hub.subscribe(SessionId::parse(&id).unwrap());
+    clock.advance(chrono::TimeDelta::seconds(5));
+    loop {
+        let f = frames.recv().await.expect("frames until expired");
+        if f.frame["type"] == "status" && f.frame["state"] == "expired" {
+            break;
+        }
+    }
+    let status = t.ok(&c, "session_status", json!({"session_id": id})).await;
+    assert_eq!(status["state"], "expired");
+    let late = json!({"type": "confirm", "token": token});
+    let (code, _) = app.post("/v1/countersign", &secret, &late).await;
+    assert_eq!(code, 409);
+    assert_eq!(count_rows(&app.db.url, "submissions").await, 0);
+    // The expired proposal no longer counts against the cap.
+    t.ok(&c, "propose_refund", args).await;
+
+    clock.advance(chrono::TimeDelta::seconds(55));
+    assert_error(
+        &app.get("/v1/countersign", &secret).await,
+        410,
+        "link_expired",
+        "expired",
+    );
+    t.never_mentions(token.as_str().unwrap());
+}
+
 async fn a_client_of_the_stateless_revision_is_served(b: Backend) {
     let (app, key) = shop(b, None).await;
     let lifecycle = ClientLifecycleMode::Discover {
@@ -449,5 +494,6 @@ backend_tests!(
     hostile_arguments_change_nothing,
     another_merchants_sessions_and_bad_keys_are_refused,
     open_proposals_per_shopper_are_capped,
+    an_unconfirmed_proposal_expires_and_so_does_its_link,
     a_client_of_the_stateless_revision_is_served,
 );
