@@ -1,6 +1,7 @@
 //! The pages in web/, compiled into the binary so a fresh `cargo run` serves them from any
-//! directory: `/` the chat, `/menu` the menu over plain HTTP, `/operator` the review queue, `/countersign` the page behind an agent's proposal,
-//! and their scripts, style sheet and icon under `/static/{file}`.
+//! directory: `/` the chat, `/menu` the menu over plain HTTP, `/operator` the review queue,
+//! `/countersign` the page where a shopper answers an agent's proposal, and their scripts,
+//! style sheet and icon under `/static/{file}`.
 //!
 //! Every answer carries an ETag (a hash of the embedded bytes) and `Cache-Control: no-cache`,
 //! so browsers revalidate cheaply and never run a stale script against a newer server. Pages
