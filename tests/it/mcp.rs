@@ -2,11 +2,16 @@
 //! shopper's countersignature on the linked page settles, and hostile arguments that
 //! change nothing.
 
-use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, ProtocolVersion};
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientConfig, ElicitRequestParams, ElicitResult,
+    ElicitationAction, ElicitationCapability, ErrorData, ProtocolVersion, UrlElicitationCapability,
+};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RequestContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 use countersign::domain::SessionId;
@@ -468,6 +473,76 @@ async fn an_unconfirmed_proposal_expires_and_so_does_its_link(b: Backend) {
     t.never_mentions(token.as_str().unwrap());
 }
 
+/// A client that opens every URL it is asked to (a browser tab, in a real host).
+#[derive(Clone, Default)]
+struct Opener {
+    asked: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl ClientHandler for Opener {
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        if let ElicitRequestParams::UrlElicitationParams {
+            url,
+            elicitation_id,
+            ..
+        } = request
+        {
+            self.asked.lock().unwrap().push((url, elicitation_id));
+        }
+        Ok(ElicitResult::new(ElicitationAction::Accept))
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        let mut config = ClientConfig::default();
+        config.capabilities.elicitation =
+            Some(ElicitationCapability::new().with_url(UrlElicitationCapability::new()));
+        config
+    }
+}
+
+async fn a_client_that_takes_url_elicitation_is_asked_to_open_the_page(b: Backend) {
+    let (app, key) = shop(b, None).await;
+    let opener = Opener::default();
+    let lifecycle = ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    let c = opener
+        .clone()
+        .serve_with_lifecycle(transport(&app, &key), lifecycle)
+        .await
+        .expect("discover");
+    let before = sessions(&app).await;
+    let args = json!({"user_id": "u1", "order_id": "1042"});
+    let params = CallToolRequestParams::new("propose_refund")
+        .with_arguments(args.as_object().unwrap().clone());
+    let r = c.call_tool(params).await.unwrap();
+    let p = r
+        .structured_content
+        .expect("the proposal, once the page was opened");
+    let asked = opener.asked.lock().unwrap().clone();
+    let wanted = (
+        p["countersign_url"].as_str().unwrap().to_owned(),
+        p["session_id"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(asked, [wanted]);
+    // The retry carried the result back: one session, not two.
+    assert_eq!(sessions(&app).await, before + 1);
+    let (_, view) = app.get("/v1/countersign", &link_secret(&p)).await;
+    assert_eq!(view["state"], "awaiting_confirmation");
+    // A request state this server did not seal is refused.
+    let forged = CallToolRequestParams::new("propose_refund")
+        .with_arguments(args.as_object().unwrap().clone())
+        .with_request_state("forged");
+    let r = c.call_tool(forged).await.unwrap();
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    assert_eq!(sessions(&app).await, before + 1);
+    c.cancel().await.unwrap();
+}
+
 async fn a_client_of_the_stateless_revision_is_served(b: Backend) {
     let (app, key) = shop(b, None).await;
     let lifecycle = ClientLifecycleMode::Discover {
@@ -496,4 +571,5 @@ backend_tests!(
     open_proposals_per_shopper_are_capped,
     an_unconfirmed_proposal_expires_and_so_does_its_link,
     a_client_of_the_stateless_revision_is_served,
+    a_client_that_takes_url_elicitation_is_asked_to_open_the_page,
 );

@@ -4,6 +4,7 @@
 //! instance behind the load balancer answers any request.
 
 mod args;
+mod elicit;
 mod status;
 mod tools;
 

@@ -5,13 +5,16 @@
 use std::sync::Arc;
 
 use axum::http::request::Parts;
+use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::tool::{Extension, IntoCallToolResult, RequestState};
 use rmcp::handler::server::wrapper::{Json, Parameters};
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use rmcp::model::{CallToolResponse, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 
 use super::args::{self, *};
+use super::elicit;
 use crate::app::AppState;
 use crate::dialogue::{AgentProposal, Refused};
 use crate::domain::Lang;
@@ -127,6 +130,7 @@ impl Countersign {
 
     #[tool(
         description = "Proposes a refund of one of the shopper's orders. Moves no money: on success it returns countersign_url, where the shopper confirms or cancels the exact signed summary. Checked against the merchant's policy and order book like a chat request.",
+        output_schema = schema_for_output::<Proposal>(),
         annotations(
             title = "Propose a refund",
             read_only_hint = false,
@@ -137,10 +141,15 @@ impl Countersign {
     )]
     async fn propose_refund(
         &self,
+        ctx: RequestContext<RoleServer>,
         Extension(parts): Extension<Parts>,
+        RequestState(state): RequestState,
         Parameters(a): Parameters<RefundArgs>,
-    ) -> Result<Json<Proposal>, String> {
+    ) -> Result<CallToolResponse, String> {
         let m = merchant(&parts)?;
+        if let Some(state) = state {
+            return complete(elicit::resumed(&self.app.keys, &m.id, &state)?);
+        }
         let reason = args::note("reason", a.reason)?;
         let amount = match &a.amount {
             Some(amount) => AmountChoice::Exact(args::money(amount)?),
@@ -154,11 +163,13 @@ impl Countersign {
             reason,
             ..Draft::default()
         };
-        self.propose(m, args::user(&a.user_id)?, draft).await
+        let user = args::user(&a.user_id)?;
+        self.propose(&ctx, m, user, draft).await
     }
 
     #[tool(
         description = "Proposes a transfer from the shopper to one of their payees. Moves no money: on success it returns countersign_url, where the shopper confirms or cancels the exact signed summary. Checked against the merchant's policy and the shopper's payees like a chat request.",
+        output_schema = schema_for_output::<Proposal>(),
         annotations(
             title = "Propose a transfer",
             read_only_hint = false,
@@ -169,10 +180,15 @@ impl Countersign {
     )]
     async fn propose_transfer(
         &self,
+        ctx: RequestContext<RoleServer>,
         Extension(parts): Extension<Parts>,
+        RequestState(state): RequestState,
         Parameters(a): Parameters<TransferArgs>,
-    ) -> Result<Json<Proposal>, String> {
+    ) -> Result<CallToolResponse, String> {
         let m = merchant(&parts)?;
+        if let Some(state) = state {
+            return complete(elicit::resumed(&self.app.keys, &m.id, &state)?);
+        }
         let note = args::note("note", a.note)?;
         let draft = Draft {
             lang: note.as_deref().map(Lang::of).unwrap_or_default(),
@@ -182,7 +198,8 @@ impl Countersign {
             reason: note,
             ..Draft::default()
         };
-        self.propose(m, args::user(&a.user_id)?, draft).await
+        let user = args::user(&a.user_id)?;
+        self.propose(&ctx, m, user, draft).await
     }
 
     #[tool(
@@ -207,12 +224,15 @@ impl Countersign {
 }
 
 impl Countersign {
+    /// Proposes `draft`; a client that takes URL-mode elicitation is asked to open the
+    /// countersign page first.
     async fn propose(
         &self,
+        ctx: &RequestContext<RoleServer>,
         m: Arc<Merchant>,
         user: crate::domain::UserId,
         draft: Draft,
-    ) -> Result<Json<Proposal>, String> {
+    ) -> Result<CallToolResponse, String> {
         let mcp = &self.app.config.mcp;
         let secret = random_token(crate::http::countersign::LINK_PREFIX);
         let proposal = AgentProposal {
@@ -225,20 +245,31 @@ impl Countersign {
         };
         let outcome = self.app.dialogue.propose_for_agent(proposal).await;
         match outcome.map_err(failed)? {
-            Ok(p) => Ok(Json(Proposal {
-                session_id: p.session_id.to_string(),
-                summary: p.summary,
-                amount: p.action.amount().into(),
-                expires_at: args::time(p.expires_at),
-                countersign_url: format!(
-                    "{}/countersign#{}",
-                    self.app.config.public_url(),
-                    secret.expose()
-                ),
-            })),
+            Ok(p) => {
+                let proposal = Proposal {
+                    session_id: p.session_id.to_string(),
+                    summary: p.summary,
+                    amount: p.action.amount().into(),
+                    expires_at: args::time(p.expires_at),
+                    countersign_url: format!(
+                        "{}/countersign#{}",
+                        self.app.config.public_url(),
+                        secret.expose()
+                    ),
+                };
+                match elicit::wanted(ctx) {
+                    true => Ok(elicit::ask(&self.app.keys, &m.id, proposal)),
+                    false => complete(proposal),
+                }
+            }
             Err(refused) => Err(refusal(refused)),
         }
     }
+}
+
+/// The finished result: the proposal as structured content and as text.
+fn complete(p: Proposal) -> Result<CallToolResponse, String> {
+    Json(p).into_call_tool_result().map_err(failed)
 }
 
 /// What the policy refused, and what the agent may offer instead.
