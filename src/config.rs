@@ -65,6 +65,8 @@ pub struct Config {
     pub llm: Option<crate::understanding::llm::LlmConfig>,
     /// An optional remote risk scorer.
     pub risk_remote: Option<crate::risk::remote::RemoteConfig>,
+    /// The MCP endpoint at `/mcp`.
+    pub mcp: Mcp,
     /// The time decisions read: the wall clock, or a paused one in tests.
     #[serde(skip)]
     pub clock: crate::clock::Clock,
@@ -121,6 +123,29 @@ impl Limits {
     }
 }
 
+/// What agents reaching `/mcp` may do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mcp {
+    /// Proposals one shopper may have waiting for their countersignature at once.
+    pub max_open_proposals: i64,
+    /// How long a countersign link shows its session (the confirmation itself expires
+    /// with the policy's TTL), in seconds.
+    pub link_ttl_seconds: i64,
+    /// `Host` values `/mcp` answers besides loopback and the public URL's host.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for Mcp {
+    fn default() -> Self {
+        Mcp {
+            max_open_proposals: 3,
+            link_ttl_seconds: 86_400,
+            allowed_hosts: Vec::new(),
+        }
+    }
+}
+
 /// The directory of the running binary: the embedded database and key file live there.
 fn beside_binary(name: &str) -> PathBuf {
     std::env::current_exe()
@@ -151,6 +176,7 @@ impl Default for Config {
             alipay: None,
             risk_remote: None,
             llm: None,
+            mcp: Mcp::default(),
             clock: crate::clock::Clock::system(),
         }
     }
@@ -211,6 +237,9 @@ Configuration (later sources win):
   COUNTERSIGN_PROVIDER          the payment provider: sandbox or alipay [sandbox]
   COUNTERSIGN_SANDBOX__DELAY_MS the sandbox provider's settlement delay [200]
   COUNTERSIGN_SANDBOX__FAIL_ENDING amounts whose minor units end so fail in the sandbox [99]
+  COUNTERSIGN_MCP__MAX_OPEN_PROPOSALS proposals one shopper may have waiting at once [3]
+  COUNTERSIGN_MCP__LINK_TTL_SECONDS how long a countersign link shows its session [86400]
+  COUNTERSIGN_MCP__ALLOWED_HOSTS Host values /mcp answers besides loopback and PUBLIC_URL's host
   COUNTERSIGN_RISK_REMOTE__URL, COUNTERSIGN_RISK_REMOTE__TIMEOUT_MS
                                 an optional remote risk scorer (JSON in, {score, codes} out) [none, 800]
 

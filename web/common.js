@@ -1,4 +1,4 @@
-// Shared by the chat, menu and operator pages: DOM building, the page's language, HTTP
+// Shared by the chat, menu, countersign and operator pages: DOM building, the page's language, HTTP
 // calls, the server clock, the confirmation card and the status timeline.
 //
 // Server text is only ever set as text (never as HTML), and money is only ever shown as the
@@ -129,6 +129,9 @@ const WORDS = {
     final_expired: "The confirmation expired, so nothing was moved.",
     waiting_after_confirm: "Confirmed. This page updates by itself.",
     menuIntro: "This page works without a live connection: each choice is one request.",
+    countersignIntro: "An assistant proposed this on your behalf. Nothing moves unless you confirm it here.",
+    linkMissing: "This page needs the link the assistant gave you.",
+    linkUnknown: "This link is not valid, or has expired.",
   },
   zh: {
     nav: "页面",
@@ -210,6 +213,9 @@ const WORDS = {
     final_expired: "确认已过期，未进行任何操作。",
     waiting_after_confirm: "已确认。本页会自动更新。",
     menuIntro: "本页无需保持连接：每次选择都是一次请求。",
+    countersignIntro: "助手代您提出了以下请求。只有您在此确认，资金才会变动。",
+    linkMissing: "请使用助手给您的链接打开本页。",
+    linkUnknown: "此链接无效或已过期。",
   },
 };
 

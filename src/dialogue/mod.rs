@@ -6,6 +6,7 @@
 //! `understanding` → `dispose` → `Workflow::commit` (state machine, effects, one
 //! transaction) → the hub → every socket on the session.
 
+mod agent;
 pub mod dispose;
 mod error;
 pub mod menu;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use crate::understanding::Understanding;
 use crate::workflow::Workflow;
 
+pub use agent::{AgentProposal, Proposed, Refused};
 pub use error::Error;
 pub use turn::Conversation;
 

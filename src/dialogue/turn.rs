@@ -16,7 +16,7 @@ use crate::workflow::frames::{ClientFrame, ServerFrame};
 use crate::workflow::{SessionContext, Step};
 
 /// Orders a shopper is offered or matched against.
-const BOOK_ORDERS: i64 = 20;
+pub(super) const BOOK_ORDERS: i64 = 20;
 
 /// A session loaded for one turn, with the shopper's book when the turn reads it.
 pub struct Conversation {

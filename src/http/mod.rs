@@ -4,12 +4,14 @@
 mod alipay;
 pub mod auth;
 mod book;
+pub mod countersign;
 pub mod error;
 mod evidence;
 mod health;
 mod idempotency;
 pub mod json;
 mod limits;
+mod mcp;
 mod menu;
 mod reviews;
 pub mod server;
@@ -34,6 +36,7 @@ pub fn router(app: AppState) -> Router {
     let limits = app.config.limits.clone();
     let routes = Router::new()
         .merge(web::routes())
+        .merge(mcp::routes(app.clone()))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
@@ -56,6 +59,10 @@ pub fn router(app: AppState) -> Router {
             axum::routing::post(webhooks::settlement),
         )
         .route("/v1/webhooks/alipay", axum::routing::post(alipay::notify))
+        .route(
+            "/v1/countersign",
+            get(countersign::show).post(countersign::answer),
+        )
         .route("/v1/orders/{id}", put(book::put_order))
         .route("/v1/contacts/{id}", put(book::put_contact))
         .fallback(|| async { AppError::not_found("route") })

@@ -1,6 +1,7 @@
 //! The pages in web/, compiled into the binary so a fresh `cargo run` serves them from any
 //! directory: `/` the chat, `/menu` the menu over plain HTTP, `/operator` the review queue,
-//! and their scripts, style sheet and icon under `/static/{file}`.
+//! `/countersign` the page where a shopper answers an agent's proposal, and their scripts,
+//! style sheet and icon under `/static/{file}`.
 //!
 //! Every answer carries an ETag (a hash of the embedded bytes) and `Cache-Control: no-cache`,
 //! so browsers revalidate cheaply and never run a stale script against a newer server. Pages
@@ -46,6 +47,7 @@ const PAGES: &[(&str, Asset)] = &[
     ("/", asset!("index.html", HTML)),
     ("/menu", asset!("menu.html", HTML)),
     ("/operator", asset!("operator.html", HTML)),
+    ("/countersign", asset!("countersign.html", HTML)),
 ];
 
 /// Everything under `/static/`.
@@ -56,6 +58,7 @@ const STATIC: &[Asset] = &[
     asset!("menu.js", JS),
     asset!("operator.js", JS),
     asset!("operator-words.js", JS),
+    asset!("countersign.js", JS),
     asset!("favicon.svg", SVG),
 ];
 

@@ -190,6 +190,23 @@ impl<B: Backend> Store for B {
         audit::record(self.writer(), call).await
     }
 
+    async fn create_link(&self, link: &CountersignLink) -> Result<()> {
+        links::create(self.writer(), link).await
+    }
+
+    async fn link_by_hash(&self, hash: &str) -> Result<Option<CountersignLink>> {
+        links::by_hash(self.reader(), hash).await
+    }
+
+    async fn open_proposals(
+        &self,
+        merchant: &MerchantId,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        links::open(self.writer(), merchant, user, now).await
+    }
+
     async fn expiring(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<SessionId>> {
         sessions::expiring(self.writer(), now, limit).await
     }

@@ -25,6 +25,11 @@ const SQLITE: &Files = &[
         "evidence",
         include_str!("../../migrations/sqlite/0004_evidence.sql"),
     ),
+    (
+        6,
+        "countersign_links",
+        include_str!("../../migrations/sqlite/0006_countersign_links.sql"),
+    ),
 ];
 
 const POSTGRES: &Files = &[
@@ -47,6 +52,11 @@ const POSTGRES: &Files = &[
         4,
         "evidence",
         include_str!("../../migrations/postgres/0004_evidence.sql"),
+    ),
+    (
+        6,
+        "countersign_links",
+        include_str!("../../migrations/postgres/0006_countersign_links.sql"),
     ),
 ];
 

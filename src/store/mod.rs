@@ -15,6 +15,7 @@ mod evidence_keys;
 mod frames;
 mod idempotency;
 mod inbox;
+mod links;
 mod merchants;
 mod migrations;
 mod orders;
@@ -132,6 +133,19 @@ pub trait Store: Payments + Notifications + Send + Sync + 'static {
     async fn record_model_call(&self, call: &crate::understanding::audit::ModelCall) -> Result<()>;
     /// Sessions whose confirmation expired by `now`.
     async fn expiring(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<SessionId>>;
+
+    /// Stores the link to a session's countersign page; `Duplicate` when the session or the
+    /// secret has one already.
+    async fn create_link(&self, link: &CountersignLink) -> Result<()>;
+    /// The link whose secret hashes to `hash`.
+    async fn link_by_hash(&self, hash: &str) -> Result<Option<CountersignLink>>;
+    /// How many of this shopper's linked proposals still wait for the shopper at `now`.
+    async fn open_proposals(
+        &self,
+        merchant: &MerchantId,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<i64>;
 
     /// Claims `key` for a request with body hash `request_hash`.
     async fn idempotency_begin(&self, claim: &IdempotencyClaim) -> Result<IdempotencyBegin>;

@@ -479,3 +479,14 @@ pub struct SandboxPayment {
     pub requests: i32,
     pub deliver_at: DateTime<Utc>,
 }
+
+/// The link that opens one session's countersign page: only its secret's hash is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountersignLink {
+    pub session_id: SessionId,
+    pub merchant_id: MerchantId,
+    pub user_id: UserId,
+    pub secret_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}

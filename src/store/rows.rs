@@ -48,7 +48,7 @@ fn submission_state(s: &str) -> Result<SubmissionState> {
     SubmissionState::parse(s).ok_or_else(|| corrupt("submission state", s))
 }
 
-fn merchant_id(s: &str) -> Result<MerchantId> {
+pub(super) fn merchant_id(s: &str) -> Result<MerchantId> {
     MerchantId::parse(s).map_err(|_| corrupt("merchant id", s))
 }
 
@@ -60,7 +60,7 @@ fn contact_id(s: &str) -> Result<ContactId> {
     ContactId::parse(s).map_err(|_| corrupt("contact id", s))
 }
 
-fn user_id(s: &str) -> Result<UserId> {
+pub(super) fn user_id(s: &str) -> Result<UserId> {
     UserId::parse(s).map_err(|_| corrupt("user id", s))
 }
 

@@ -8,6 +8,7 @@
 mod harness;
 
 mod chat;
+mod countersign;
 mod language;
 mod layout;
 mod menu;

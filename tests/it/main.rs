@@ -26,6 +26,7 @@ mod kept;
 mod language;
 mod limits;
 mod load;
+mod mcp;
 mod model;
 mod refusals;
 mod rotation;
