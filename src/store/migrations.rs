@@ -25,6 +25,11 @@ const SQLITE: &Files = &[
         "evidence",
         include_str!("../../migrations/sqlite/0004_evidence.sql"),
     ),
+    (
+        5,
+        "ops",
+        include_str!("../../migrations/sqlite/0005_ops.sql"),
+    ),
 ];
 
 const POSTGRES: &Files = &[
@@ -47,6 +52,11 @@ const POSTGRES: &Files = &[
         4,
         "evidence",
         include_str!("../../migrations/postgres/0004_evidence.sql"),
+    ),
+    (
+        5,
+        "ops",
+        include_str!("../../migrations/postgres/0005_ops.sql"),
     ),
 ];
 

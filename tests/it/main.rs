@@ -31,3 +31,4 @@ mod refusals;
 mod rotation;
 pub mod settlement;
 mod store;
+mod withdraw;
