@@ -4,7 +4,6 @@
 //! frames the turn stored until a confirmation card appears or the messages run out.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::TimeDelta;
@@ -16,7 +15,6 @@ use crate::config::{Config, ProviderKind};
 use crate::domain::{Action, Currency, Lang, MerchantId, Mode, Money, SessionId, UserId};
 use crate::secrets::{MasterKey, hash_credential, random_token};
 use crate::store::{self, Contact, NewSession, Order, Store};
-use crate::understanding::Understanding;
 use crate::workflow::frames::ClientFrame;
 
 /// Frames read per page.
@@ -180,11 +178,11 @@ async fn assemble(mut config: Config, reader: Reader, dir: &Path) -> anyhow::Res
     let store = store::connect(&config.database_url)
         .await
         .context("opening the evaluation database")?;
-    let understanding: Arc<dyn Understanding> = match reader {
-        Reader::Offline => Arc::new(crate::understanding::Offline),
+    let understood = match reader {
+        Reader::Offline => crate::app::Reader::offline(),
         Reader::Model => crate::app::understanding_for(&config, &store)?,
     };
-    AppState::new(store, MasterKey::generate(), config, understanding)
+    AppState::new(store, MasterKey::generate(), config, understood)
 }
 
 /// What a frame says to the shopper, if it says anything.
