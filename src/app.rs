@@ -205,6 +205,8 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
 
 /// The offline extractor unless a language model is configured.
 pub fn understanding_for(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Reader> {
+    // The drift gauges are set from the start: the recorder must be there to hear them.
+    crate::metrics::handle();
     let Some(llm) = &config.llm else {
         return Ok(Reader::offline());
     };

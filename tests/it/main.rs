@@ -17,6 +17,7 @@ mod book;
 mod chaos;
 mod cli;
 mod cli_keys;
+mod costs;
 mod dialogue;
 mod eval;
 mod evidence;
