@@ -13,3 +13,4 @@ mod layout;
 mod menu;
 mod operator;
 mod reconnect;
+mod withdraw;
