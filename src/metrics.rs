@@ -37,8 +37,9 @@ pub const PROVIDER_COST: &str = "countersign_provider_cost_nanos_total";
 pub fn add_cost(name: &'static str, label: (&'static str, &str), charge: crate::domain::Charge) {
     use std::collections::HashMap;
     use std::sync::Mutex;
-    static CARRIED: OnceLock<Mutex<HashMap<(&'static str, String, &'static str), i64>>> =
-        OnceLock::new();
+    /// A cost series: the counter, its label's value, the currency.
+    type Series = (&'static str, String, &'static str);
+    static CARRIED: OnceLock<Mutex<HashMap<Series, i64>>> = OnceLock::new();
     let currency = charge.currency.code();
     let key = (name, label.1.to_owned(), currency);
     let nanos = {

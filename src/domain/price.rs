@@ -202,6 +202,7 @@ mod tests {
         let read = |toml: &str| {
             figment::Figment::from(Toml::string(toml))
                 .extract::<std::collections::HashMap<String, Price>>()
+                .map_err(Box::new)
         };
         assert_eq!(read("p = \"0.002\"").unwrap()["p"].nanos(), 2_000_000);
         assert_eq!(read("p = 3").unwrap()["p"].nanos(), 3_000_000_000);
