@@ -283,3 +283,24 @@ Nested keys use a double underscore in the environment and tables in the TOML fi
   RUST_LOG                      log filter                          [info]
 
 The same keys, lower-case without the prefix, may appear in the TOML file.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_call_price_needs_its_currency() {
+        let priced = |toml: &str| {
+            let config: Config = Figment::from(Toml::string(toml)).extract().unwrap();
+            config.pricing.provider_call()
+        };
+        assert!(priced("").unwrap().is_none());
+        let charge = priced("[pricing]\nprovider_call = \"0.10\"\ncurrency = \"CNY\"").unwrap();
+        assert_eq!(charge.unwrap().value.to_string(), "0.1");
+        let why = priced("[pricing]\nprovider_call = \"0.10\"").unwrap_err();
+        assert!(
+            why.to_string().contains("pricing.currency is needed"),
+            "{why}"
+        );
+    }
+}

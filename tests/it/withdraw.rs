@@ -168,33 +168,49 @@ async fn a_withdrawal_racing_an_approval_has_one_winner(b: Backend) {
         Backend::Sqlite => None,
     };
     let operator = peer.as_ref().unwrap_or(&app);
-    let (mut withdrawn, mut approved) = (0, 0);
     for round in 0..8 {
         // A shopper of their own each round, so the velocity rules see one refund each.
         let (s, mut shopper) = held_for_review(&app, &key, &format!("r{round}")).await;
         let path = format!("/v1/reviews/{}", s.id);
         let approve = json!({"decision": "approve"});
 
-        let (answer, decided) =
-            tokio::join!(withdraw(&mut shopper), operator.post(&path, &key, &approve));
+        // The shopper withdraws over the socket in even rounds and over the menu's plain
+        // HTTP in odd ones, where the two requests travel alike.
+        let heard = async {
+            if round % 2 == 0 {
+                let f = withdraw(&mut shopper).await;
+                match f["type"].as_str() {
+                    Some("error") => Err(f["code"].as_str().unwrap_or_default().to_owned()),
+                    _ => Ok(f["reason"].as_str().unwrap_or_default().to_owned()),
+                }
+            } else {
+                let menu = format!("/v1/sessions/{}/menu", s.id);
+                let (status, body) = app.post(&menu, &s.token, &json!({"type": "cancel"})).await;
+                match status {
+                    200 => Ok(body["frames"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|f| f["type"] == "status")
+                        .map_or("", |f| f["reason"].as_str().unwrap_or_default())
+                        .to_owned()),
+                    _ => Err(body["error"]["code"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()),
+                }
+            }
+        };
+        let (heard, decided) = tokio::join!(heard, operator.post(&path, &key, &approve));
 
         let state = view(&app, &key, &s).await;
         if decided.0 == 200 {
-            approved += 1;
-            assert_eq!(
-                answer["code"], "already_submitted",
-                "round {round}: {answer}"
-            );
+            assert_eq!(heard, Err("already_submitted".to_owned()), "round {round}");
             assert_ne!(state["state"], "cancelled");
             assert_eq!(submissions(&app, &s).await, 1, "round {round}");
         } else {
-            withdrawn += 1;
             assert_eq!(decided.0, 409, "round {round}: {}", decided.1);
-            assert_eq!(
-                (answer["state"].as_str(), answer["reason"].as_str()),
-                (Some("cancelled"), Some("withdrawn")),
-                "round {round}"
-            );
+            assert_eq!(heard, Ok("withdrawn".to_owned()), "round {round}");
             assert_eq!(state["reason"], "withdrawn");
             assert_eq!(
                 submissions(&app, &s).await,
@@ -203,7 +219,6 @@ async fn a_withdrawal_racing_an_approval_has_one_winner(b: Backend) {
             );
         }
     }
-    assert_eq!(withdrawn + approved, 8);
 }
 
 backend_tests!(

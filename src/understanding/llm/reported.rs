@@ -148,3 +148,22 @@ async fn an_alarmed_endpoint_keeps_serving_by_default_and_its_scores_flat_line()
         json!({"model-v1": 10})
     );
 }
+
+#[tokio::test]
+async fn prices_need_a_currency_and_the_drift_window_a_useful_size() {
+    let model = ScriptedModel::queue(vec![]).await;
+    let mut priced = endpoint("a", &model, "sk-a", 5_000);
+    priced.price_input_per_1k_tokens = Some(Price::parse("0.0008").unwrap());
+    let refused = super::LlmUnderstanding::new(
+        config(vec![priced]),
+        Arc::new(super::tests::Recorder::default()),
+    );
+    let why = refused.err().expect("refused").to_string();
+    assert!(why.contains("price_currency is needed"), "{why}");
+
+    let mut small = config(vec![endpoint("a", &model, "sk-a", 5_000)]);
+    small.drift.window = 9;
+    let refused = super::LlmUnderstanding::new(small, Arc::new(super::tests::Recorder::default()));
+    let why = refused.err().expect("refused").to_string();
+    assert!(why.contains("drift.window must be at least 10"), "{why}");
+}
