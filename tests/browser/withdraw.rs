@@ -80,3 +80,43 @@ async fn a_shopper_withdraws_a_refund_held_for_review_from_the_chat() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_withdraws_a_held_refund_from_the_menu_page() {
+    let server = Server::with_demo().await;
+    let server = &server;
+    in_browser("menu_withdraw", server, PHONE, |page| async move {
+        page.goto("/menu").await?;
+        page.click("#current button.choice[data-id=refund]").await?;
+        page.click("#current button.choice[data-id='1036']").await?;
+        page.click("#current button.choice[data-id=full]").await?;
+        page.click("#current button.choice[data-id=damaged]")
+            .await?;
+        let card = "#current .confirmation[data-state=open]";
+        page.find(card).await?;
+        let id = page.session_id().await?;
+        page.click(&format!("{card} button[data-action=confirm]"))
+            .await?;
+        server
+            .until_state(&id, "manual_review", REVIEW_PATIENCE)
+            .await;
+
+        // The page polls; once it sees the review, it offers the withdrawal.
+        page.click("#current button[data-action=withdraw]").await?;
+
+        page.until(
+            "the withdrawal in the status line",
+            REVIEW_PATIENCE,
+            || async {
+                let line = page.text("#state-line").await?;
+                Ok(line.contains("withdrew").then_some(line))
+            },
+        )
+        .await?;
+        assert_eq!(server.session_state(&id).await, "cancelled");
+        let gone = page.texts("#current button[data-action=withdraw]").await?;
+        assert!(gone.is_empty(), "no withdrawal once it is cancelled");
+        Ok(())
+    })
+    .await;
+}

@@ -165,6 +165,13 @@ async fn a_session_lists_its_model_calls_and_what_the_flow_cost(b: Backend) {
         "the shopper is not shown costs"
     );
     assert_eq!(app.get(&path, &s.token).await.0, 401);
+    let unknown = app
+        .get("/v1/sessions/not-a-session/model-calls", &key)
+        .await;
+    crate::helpers::assert_error(&unknown, 404, "not_found", "session");
+    let other = app.merchant("other", None).await;
+    let theirs = app.get(&path, &other.api_key).await;
+    crate::helpers::assert_error(&theirs, 404, "not_found", "session");
 
     let text = metrics(&app).await;
     let series = format!(
