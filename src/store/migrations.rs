@@ -112,18 +112,19 @@ mod tests {
             .connect_with(options)
             .await
             .unwrap();
-        super::migrator(&super::SQLITE[..2])
-            .run(&pool)
-            .await
-            .unwrap();
+        let before: Vec<_> = super::SQLITE.iter().filter(|m| m.0 < 5).copied().collect();
+        super::migrator(&before).run(&pool).await.unwrap();
         for sql in [
-            "INSERT INTO merchants VALUES ('acme', 'h', 's', 'w', 'k1', '{}', 't')",
+            "INSERT INTO merchants (id, api_key_hash, api_secret_sealed, \
+             webhook_secret_sealed, signing_kid, policy, created_at) \
+             VALUES ('acme', 'h', 's', 'w', 'k1', '{}', 't')",
             "INSERT INTO sessions (id, merchant_id, user_id, channel, mode, state, reason, \
              clarifications, draft, frame_seq, client_token_hash, version, created_at, \
-             updated_at) VALUES ('s1', 'acme', 'u1', 'chat', 'chat', 'cancelled', \
-             'shopper_cancelled', 0, '{}', 1, 'h', 3, 't', 't')",
-            "INSERT INTO session_events VALUES ('s1', 1, NULL, 'collecting', 'opened', \
-             'shopper', '{}', 't')",
+             updated_at, event_hash) VALUES ('s1', 'acme', 'u1', 'chat', 'chat', 'cancelled', \
+             'shopper_cancelled', 0, '{}', 1, 'h', 3, 't', 't', \
+             'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')",
+            "INSERT INTO session_events (session_id, seq, from_state, to_state, kind, actor, \
+             payload, at) VALUES ('s1', 1, NULL, 'collecting', 'opened', 'shopper', '{}', 't')",
             "INSERT INTO session_frames VALUES ('s1', 1, '{}', 't')",
         ] {
             sqlx::query(sql).execute(&pool).await.unwrap();
@@ -131,12 +132,13 @@ mod tests {
 
         super::sqlite().run(&pool).await.unwrap();
 
-        let row = sqlx::query("SELECT reason, version FROM sessions WHERE id = 's1'")
+        let row = sqlx::query("SELECT reason, version, event_hash FROM sessions WHERE id = 's1'")
             .fetch_one(&pool)
             .await
             .unwrap();
         assert_eq!(row.get::<String, _>("reason"), "shopper_cancelled");
         assert_eq!(row.get::<i64, _>("version"), 3);
+        assert_eq!(row.get::<String, _>("event_hash"), "a".repeat(64));
         let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session_events")
             .fetch_one(&pool)
             .await
