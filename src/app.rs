@@ -23,6 +23,7 @@ use crate::secrets::MasterKey;
 use crate::store::{self, FrameFeed, Store};
 use crate::understanding::audit::{self, CallRecorder, ModelCall, Spill};
 use crate::understanding::llm::LlmUnderstanding;
+use crate::understanding::llm::drift::Drift;
 use crate::understanding::{Offline, Understanding};
 use crate::workflow::Workflow;
 
@@ -45,6 +46,24 @@ pub struct Inner {
     pub sandbox: Option<Arc<Sandbox>>,
     /// The Alipay provider, whose notifications arrive at `/v1/webhooks/alipay`.
     pub alipay: Option<Arc<Alipay>>,
+    /// The model endpoints' drift, when a language model understands messages.
+    pub drift: Option<Arc<Drift>>,
+}
+
+/// How messages are understood, and the endpoints' drift when a model understands them.
+pub struct Reader {
+    pub understanding: Arc<dyn Understanding>,
+    pub drift: Option<Arc<Drift>>,
+}
+
+impl Reader {
+    /// The built-in offline reader.
+    pub fn offline() -> Self {
+        Reader {
+            understanding: Arc::new(Offline),
+            drift: None,
+        }
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -60,7 +79,7 @@ impl AppState {
         store: Arc<dyn Store>,
         keys: MasterKey,
         config: Config,
-        understanding: Arc<dyn Understanding>,
+        reader: Reader,
     ) -> anyhow::Result<Self> {
         crate::metrics::handle();
         let limiter = FrameLimiter::new(config.ws_frames_per_second, config.ws_frame_burst);
@@ -80,9 +99,10 @@ impl AppState {
             config.clock.clone(),
             config.run_dispatcher,
         );
+        flow.price_provider_calls(config.pricing.provider_call()?);
         let dialogue = Dialogue {
             flow: flow.clone(),
-            understanding,
+            understanding: reader.understanding,
         };
         Ok(AppState(Arc::new(Inner {
             store,
@@ -94,6 +114,7 @@ impl AppState {
             sockets,
             sandbox: providers.sandbox,
             alipay: providers.alipay,
+            drift: reader.drift,
         })))
     }
 }
@@ -174,26 +195,28 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     config.listen = listener.local_addr()?;
-    let understanding = understanding_for(&config, &store)?;
+    let reader = understanding_for(&config, &store)?;
     Ok(App {
         listener,
-        state: AppState::new(store, keys, config, understanding)?,
+        state: AppState::new(store, keys, config, reader)?,
         feed,
     })
 }
 
 /// The offline extractor unless a language model is configured.
-pub fn understanding_for(
-    config: &Config,
-    store: &Arc<dyn Store>,
-) -> anyhow::Result<Arc<dyn Understanding>> {
+pub fn understanding_for(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Reader> {
+    // The drift gauges are set from the start: the recorder must be there to hear them.
+    crate::metrics::handle();
     let Some(llm) = &config.llm else {
-        return Ok(Arc::new(Offline));
+        return Ok(Reader::offline());
     };
     let recorder = Arc::new(StoreRecorder::start(store.clone()));
-    Ok(Arc::new(
-        LlmUnderstanding::new(llm.clone(), recorder).context("language model configuration")?,
-    ))
+    let model =
+        LlmUnderstanding::new(llm.clone(), recorder).context("language model configuration")?;
+    Ok(Reader {
+        drift: Some(model.drift()),
+        understanding: Arc::new(model),
+    })
 }
 
 /// Keeps every model call in the store's audit table: a call made during a turn is stored
@@ -223,8 +246,12 @@ impl CallRecorder for StoreRecorder {
         let (endpoint, outcome) = (call.endpoint.clone(), call.outcome.as_str());
         metrics::counter!(crate::metrics::MODEL_CALLS, "endpoint" => endpoint.clone(), "outcome" => outcome).increment(1);
         let seconds = call.latency_ms as f64 / 1000.0;
-        metrics::histogram!(crate::metrics::MODEL_CALL_SECONDS, "endpoint" => endpoint, "outcome" => outcome)
+        metrics::histogram!(crate::metrics::MODEL_CALL_SECONDS, "endpoint" => endpoint.clone(), "outcome" => outcome)
             .record(seconds);
+        if let (Some(value), Some(currency)) = (call.cost, call.cost_currency) {
+            let charge = crate::domain::Charge { value, currency };
+            crate::metrics::add_cost(crate::metrics::MODEL_COST, ("endpoint", &endpoint), charge);
+        }
         if let Some(call) = audit::hold(call, &self.spill) {
             let _ = self.spill.send(call);
         }

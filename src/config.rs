@@ -67,9 +67,38 @@ pub struct Config {
     pub risk_remote: Option<crate::risk::remote::RemoteConfig>,
     /// The MCP endpoint at `/mcp`.
     pub mcp: Mcp,
+    /// What calls to the payment provider cost, for the cost of a flow.
+    pub pricing: Pricing,
     /// The time decisions read: the wall clock, or a paused one in tests.
     #[serde(skip)]
     pub clock: crate::clock::Clock,
+}
+
+/// What calls outside the service cost, besides the model endpoints' own prices.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pricing {
+    /// One call to the payment provider (one submission attempt): decimal text, never a
+    /// float.
+    pub provider_call: Option<crate::domain::Price>,
+    /// The price's currency, required with it.
+    pub currency: Option<crate::domain::Currency>,
+}
+
+impl Pricing {
+    /// What one provider call costs; `None` when no price is set.
+    pub fn provider_call(&self) -> anyhow::Result<Option<crate::domain::Charge>> {
+        let Some(price) = self.provider_call else {
+            return Ok(None);
+        };
+        let Some(currency) = self.currency else {
+            anyhow::bail!("pricing.currency is needed with pricing.provider_call");
+        };
+        let value = price
+            .times(1)
+            .ok_or_else(|| anyhow::anyhow!("pricing.provider_call is too large"))?;
+        Ok(Some(crate::domain::Charge { value, currency }))
+    }
 }
 
 /// What one instance holds open at once, and how long it waits for a slow peer. Every
@@ -175,6 +204,7 @@ impl Default for Config {
             sandbox: Default::default(),
             alipay: None,
             risk_remote: None,
+            pricing: Pricing::default(),
             llm: None,
             mcp: Mcp::default(),
             clock: crate::clock::Clock::system(),
@@ -242,6 +272,9 @@ Configuration (later sources win):
   COUNTERSIGN_MCP__ALLOWED_HOSTS Host values /mcp answers besides loopback and PUBLIC_URL's host
   COUNTERSIGN_RISK_REMOTE__URL, COUNTERSIGN_RISK_REMOTE__TIMEOUT_MS
                                 an optional remote risk scorer (JSON in, {score, codes} out) [none, 800]
+  COUNTERSIGN_PRICING__PROVIDER_CALL, COUNTERSIGN_PRICING__CURRENCY
+                                what one payment-provider call costs, as quoted text
+                                (e.g. '\"0.10\"'), and its currency [none]
 
 Alipay (provider = \"alipay\") is configured in [alipay], or as COUNTERSIGN_ALIPAY__<KEY>:
   app_id                        the app's id on the open platform (required)
@@ -267,9 +300,36 @@ Language models (any OpenAI-compatible API) are configured in the TOML file:
   model = \"qwen-plus\"
   api_key = \"...\"
   timeout_ms = 10000
+  price_input_per_1k_tokens = \"0.0008\"   # decimal text, never a float
+  price_output_per_1k_tokens = \"0.002\"
+  price_currency = \"CNY\"
+  [llm.drift]
+  window = 200                   # answered calls per endpoint in the rolling window
+  on_alarm = \"serve\"             # or \"skip\": failover passes over an alarmed endpoint
 With none configured, the offline rule-based extractor understands messages.
 
 Nested keys use a double underscore in the environment and tables in the TOML file.
   RUST_LOG                      log filter                          [info]
 
 The same keys, lower-case without the prefix, may appear in the TOML file.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_call_price_needs_its_currency() {
+        let priced = |toml: &str| {
+            let config: Config = Figment::from(Toml::string(toml)).extract().unwrap();
+            config.pricing.provider_call()
+        };
+        assert!(priced("").unwrap().is_none());
+        let charge = priced("[pricing]\nprovider_call = \"0.10\"\ncurrency = \"CNY\"").unwrap();
+        assert_eq!(charge.unwrap().value.to_string(), "0.1");
+        let why = priced("[pricing]\nprovider_call = \"0.10\"").unwrap_err();
+        assert!(
+            why.to_string().contains("pricing.currency is needed"),
+            "{why}"
+        );
+    }
+}

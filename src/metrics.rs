@@ -22,6 +22,42 @@ pub const SOCKETS: &str = "countersign_sockets_active";
 pub const REFUSED: &str = "countersign_limit_refusals_total";
 /// Sessions the risk check sent to an operator's review.
 pub const REVIEWS_QUEUED: &str = "countersign_reviews_queued_total";
+/// 1 while a drift signal is raised for a model endpoint, by `endpoint` and `signal`.
+pub const MODEL_DRIFT: &str = "countersign_model_drift";
+/// What model calls cost, in nano-units (10⁻⁹ of the currency's unit), by `endpoint` and
+/// `currency`.
+pub const MODEL_COST: &str = "countersign_model_cost_nanos_total";
+/// What calls to the payment provider cost at `[pricing]`, in nano-units, by `provider`
+/// and `currency`.
+pub const PROVIDER_COST: &str = "countersign_provider_cost_nanos_total";
+
+/// Adds `cost` to the counter `name`{`label`, currency} in whole nano-units; the
+/// pico-units short of a nano-unit are carried to the next cost of the same series, so the
+/// counter never drifts from the exact sum by a nano-unit or more.
+pub fn add_cost(name: &'static str, label: (&'static str, &str), charge: crate::domain::Charge) {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    /// A cost series: the counter, its label's value, the currency.
+    type Series = (&'static str, String, &'static str);
+    static CARRIED: OnceLock<Mutex<HashMap<Series, i64>>> = OnceLock::new();
+    let currency = charge.currency.code();
+    let key = (name, label.1.to_owned(), currency);
+    let nanos = {
+        let mut carried = CARRIED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let picos = carried.entry(key).or_insert(0);
+        *picos = picos.saturating_add(charge.value.picos());
+        let whole = *picos / 1_000;
+        *picos -= whole * 1_000;
+        whole
+    };
+    if nanos > 0 {
+        metrics::counter!(name, label.0 => label.1.to_owned(), "currency" => currency)
+            .increment(nanos as u64);
+    }
+}
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

@@ -7,7 +7,7 @@
 
 import {
   $, el, t, lang, tagLanguage, translatePage, api, sessionFromAddress, confirmationCard,
-  answerBlock, Timeline, TERMINAL, OPEN, stickToBottom, keepFocus,
+  answerBlock, Timeline, TERMINAL, OPEN, HELD, stickToBottom, keepFocus,
 } from "./common.js";
 
 const BACKOFF_FIRST_MS = 500;
@@ -33,6 +33,8 @@ const ui = {
   connectionLive: $("#connection-live"),
   reconnect: $("#reconnect"),
   restart: $("#restart"),
+  withdrawBar: $("#withdraw-bar"),
+  withdraw: $("#withdraw"),
 };
 const timeline = new Timeline($("#timeline"), $("#state-line"));
 const follow = stickToBottom(ui.scroller);
@@ -53,6 +55,7 @@ const chat = {
   block: null, // the interactive element the shopper can answer now
   card: null, // the latest confirmation card
   composing: false,
+  withdrawing: false, // a withdrawal was sent and not yet answered
 };
 
 // ---- the log ------------------------------------------------------------------------------
@@ -220,6 +223,7 @@ function onStatus(state, reason) {
     else if (!OPEN.has(state)) card.set("confirmed");
   }
   refreshComposer();
+  refreshWithdraw();
   if (!OPEN.has(state) && chat.block) chat.block.setEnabled(false);
   // The socket stays open: a closing sentence may still follow a terminal status.
   if (TERMINAL.has(state)) ui.restart.hidden = false;
@@ -232,8 +236,26 @@ function refreshComposer() {
   ui.send.disabled = !open || chat.conn !== "online";
 }
 
+/** While the payment is held (risk check, review) the shopper may withdraw their consent. */
+function refreshWithdraw() {
+  const held = HELD.has(chat.state);
+  ui.withdrawBar.hidden = !held;
+  ui.withdraw.disabled = !held || chat.conn !== "online" || chat.withdrawing;
+}
+
+ui.withdraw.addEventListener("click", () => {
+  if (!send({ type: "cancel" })) return;
+  chat.withdrawing = true;
+  refreshWithdraw();
+});
+
 function onError(frame) {
   showError(frame.code, frame.message);
+  if (chat.withdrawing) {
+    // Too late (the payment is on its way) or refused: the page says why and moves on.
+    chat.withdrawing = false;
+    refreshWithdraw();
+  }
   // The step the shopper just took did not happen: let them try again.
   if (chat.card?.state === "sending" && chat.state === "awaiting_confirmation") chat.card.set("open");
   else if (chat.block?.answered && OPEN.has(chat.state)) chat.block.reopen();
@@ -253,6 +275,7 @@ function setConnection(kind, text) {
   ui.reconnect.hidden = kind !== "offline";
   chat.conn = kind;
   refreshComposer();
+  refreshWithdraw();
 }
 
 function socketUrl() {

@@ -121,6 +121,9 @@ const WORDS = {
     reason_confirmation_tampered: "the confirmation was altered",
     reason_confirmation_expired: "the confirmation expired",
     reason_shopper_cancelled: "you cancelled",
+    reason_withdrawn: "you withdrew your consent",
+    withdraw: "Withdraw my consent",
+    withdrawHint: "Until it is sent to the payment provider, you can still take your consent back.",
     reason_settlement_failed: "the payment provider could not complete it",
     final_settled: "Done: the money has moved.",
     final_failed: "The payment provider could not complete this. Nothing was moved.",
@@ -205,6 +208,9 @@ const WORDS = {
     reason_confirmation_tampered: "确认信息被篡改",
     reason_confirmation_expired: "确认已过期",
     reason_shopper_cancelled: "您已取消",
+    reason_withdrawn: "您已撤回授权",
+    withdraw: "撤回授权",
+    withdrawHint: "在提交给支付机构之前，您仍可撤回授权。",
     reason_settlement_failed: "支付机构未能完成",
     final_settled: "已完成：资金已到账。",
     final_failed: "支付机构未能完成此操作，未进行任何资金变动。",
@@ -322,6 +328,8 @@ export function sessionFromAddress() {
 }
 
 export const TERMINAL = new Set(["settled", "failed", "declined", "cancelled", "expired"]);
+/** States in which consent was given but the payment is held: it may still be withdrawn. */
+export const HELD = new Set(["pending_risk_check", "manual_review"]);
 /** States in which the shopper may still talk or choose. */
 export const OPEN = new Set(["collecting", "clarifying", "awaiting_confirmation"]);
 

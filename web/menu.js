@@ -4,7 +4,7 @@
 
 import {
   $, el, t, lang, tagLanguage, translatePage, api, sessionFromAddress, confirmationCard,
-  answerBlock, Timeline, TERMINAL, OPEN, stickToBottom, keepFocus,
+  answerBlock, Timeline, TERMINAL, OPEN, HELD, stickToBottom, keepFocus,
 } from "./common.js";
 
 const POLL_FIRST_MS = 1000;
@@ -154,9 +154,24 @@ function draw(view) {
   const closing = TERMINAL.has(view.state)
     ? t(`final_${view.state}`)
     : OPEN.has(view.state) ? "" : t("waiting_after_confirm");
-  ui.current.replaceChildren(closing ? el("p", { class: "msg agent final", text: closing }) : "");
+  ui.current.replaceChildren(
+    closing ? el("p", { class: "msg agent final", text: closing }) : "",
+    HELD.has(view.state) ? withdrawButton() : "",
+  );
   keepFocus(ui.current);
   ui.restart.hidden = !TERMINAL.has(view.state);
+}
+
+/** While the payment is held (risk check, review) the shopper may withdraw their consent. */
+function withdrawButton() {
+  const button = el("button", {
+    type: "button", class: "secondary", "data-action": "withdraw", text: t("withdraw"),
+  });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    if (!(await step({ type: "cancel" }))) button.disabled = false;
+  });
+  return el("p", { class: "withdraw" }, el("span", { text: t("withdrawHint") }), button);
 }
 
 /** What became of the card once the session moved on from it. */

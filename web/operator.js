@@ -110,6 +110,15 @@ function describe(action) {
   return `${action.kind} ${amount}`;
 }
 
+/** What the session's model calls cost so far, e.g. "0.0017 CNY (3 calls)". */
+function modelCost(cost) {
+  const n = cost?.model_calls ?? 0;
+  if (!n) return t("opCostNone");
+  const sums = (cost.model || []).map((c) => `${c.value} ${c.currency}`);
+  if (!sums.length) return t("opCostUnpriced", { n });
+  return t(n === 1 ? "opCostCall" : "opCostCalls", { cost: sums.join(" + "), n });
+}
+
 function waited(since) {
   const at = Date.parse(since);
   if (Number.isNaN(at)) return since || "";
@@ -164,6 +173,8 @@ function card(review) {
       el("div", {}, el("dt", { text: t("opWaited") }),
         el("dd", {}, el("time", { datetime: review.since, title: review.since, text: waited(review.since) }))),
       el("div", {}, el("dt", { text: t("opShopper") }), el("dd", { text: review.user_id })),
+      el("div", {}, el("dt", { text: t("opModelCost") }),
+        el("dd", { class: "model-cost", text: modelCost(review.cost) })),
       el("div", {}, el("dt", { text: t("opSession") }), el("dd", {}, el("code", { text: review.session_id }))),
     ),
     el("div", { class: "codes-block" },

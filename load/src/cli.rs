@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::chaos::{self, ChaosOptions};
 use crate::client::Api;
+use crate::cost::{self, Prices};
 use crate::flows::{self, FlowOptions};
 use crate::hostile::{self, HostileOptions};
 use crate::server::{self, Server, ServerOptions};
@@ -53,6 +54,18 @@ pub enum Scenario {
         /// run flows back to back.
         #[arg(long, value_parser = parse_rate)]
         rate: Option<f64>,
+        /// What the scripted model's endpoint charges per thousand prompt tokens.
+        #[arg(long, default_value = "0.0008")]
+        price_input_per_1k: String,
+        /// What it charges per thousand completion tokens.
+        #[arg(long, default_value = "0.002")]
+        price_output_per_1k: String,
+        /// What one call to the payment provider costs.
+        #[arg(long, default_value = "0")]
+        price_provider_call: String,
+        /// The prices' currency.
+        #[arg(long, default_value = "CNY")]
+        price_currency: String,
     },
     /// Signed settlement notifications, with duplicates and bad signatures.
     Webhooks {
@@ -132,6 +145,7 @@ pub async fn run(cli: Cli) -> Result<Summary> {
         database_url: cli.database_url,
         model_url: None,
         sandbox_delay_ms: 0,
+        prices: None,
     };
     match cli.scenario {
         Scenario::Flows {
@@ -139,7 +153,17 @@ pub async fn run(cli: Cli) -> Result<Summary> {
             concurrency,
             understanding,
             rate,
+            price_input_per_1k,
+            price_output_per_1k,
+            price_provider_call,
+            price_currency,
         } => {
+            opts.prices = Some(Prices {
+                input_per_1k: price_input_per_1k,
+                output_per_1k: price_output_per_1k,
+                provider_call: price_provider_call,
+                currency: price_currency,
+            });
             let model = match understanding {
                 Understanding::Model => Some(model::start().await),
                 Understanding::Offline => None,
@@ -226,8 +250,14 @@ async fn run_flows(opts: &ServerOptions, flow: FlowOptions, label: &str) -> Resu
     server.check_alive()?;
     report_failures(&report.failures);
     let ok = report.failures.is_empty();
-    let summary = report.summary(server.backend, &flow, label).with("ok", ok);
-    Ok(report.mode(&flow, summary))
+    let mut summary = report.summary(server.backend, &flow, label);
+    if let Some(prices) = &opts.prices {
+        let each = cost::per_flow(&api, &prices.currency, report.ok).await?;
+        summary = summary
+            .with("cost_per_flow", each)
+            .with("cost_currency", &prices.currency);
+    }
+    Ok(report.mode(&flow, summary.with("ok", ok)))
 }
 
 /// A rate of starts per second: a positive, finite number.

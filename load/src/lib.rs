@@ -6,6 +6,7 @@ pub mod chaos;
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod cost;
 pub mod flows;
 pub mod hostile;
 pub mod idle;

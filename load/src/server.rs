@@ -23,6 +23,8 @@ pub struct ServerOptions {
     pub model_url: Option<String>,
     /// The sandbox's settlement delay; a long one keeps it from settling anything.
     pub sandbox_delay_ms: u64,
+    /// What model and provider calls cost, when the run reports cost.
+    pub prices: Option<crate::cost::Prices>,
 }
 
 /// The merchant the load runs as, created fresh for every run.
@@ -74,11 +76,19 @@ pub(crate) fn config_text(opts: &ServerOptions, dir: &Path, port: u16) -> String
         dir.join("master.key").display(),
         opts.sandbox_delay_ms,
     );
+    let priced = opts
+        .prices
+        .as_ref()
+        .map(|p| format!(", {}", p.endpoint_keys()));
     if let Some(url) = &opts.model_url {
         let _ = write!(
             text,
-            "[llm]\nendpoints = [{{ name = \"scripted\", base_url = \"{url}\", model = \"scripted\" }}]\n"
+            "[llm]\nendpoints = [{{ name = \"scripted\", base_url = \"{url}\", model = \"scripted\"{} }}]\n",
+            priced.unwrap_or_default()
         );
+    }
+    if let Some(prices) = &opts.prices {
+        text.push_str(&prices.section());
     }
     text
 }

@@ -32,6 +32,30 @@ pub enum Reply {
     Status(u16),
     /// The reply, after a pause.
     Delay(Duration, Box<Reply>),
+    /// The reply, saying it came from `model` (instead of the model asked for) built as
+    /// `fingerprint`: for tests of what a provider reports changing under them.
+    Reported {
+        model: String,
+        fingerprint: Option<String>,
+        reply: Box<Reply>,
+    },
+}
+
+impl Reply {
+    /// This reply, said to come from `model` built as `fingerprint`.
+    pub fn reported(self, model: &str, fingerprint: Option<&str>) -> Reply {
+        Reply::Reported {
+            model: model.to_owned(),
+            fingerprint: fingerprint.map(str::to_owned),
+            reply: Box::new(self),
+        }
+    }
+}
+
+/// What a response says about the model that produced it.
+struct Origin<'a> {
+    model: &'a str,
+    fingerprint: Option<String>,
 }
 
 /// Chooses the reply to each request body.
@@ -130,11 +154,21 @@ async fn chat(State(script): State<Arc<Script>>, body: Bytes) -> Response {
 }
 
 async fn respond(request: &Value, id: &str, mut reply: Reply) -> Response {
+    let (mut model_name, mut fingerprint) = (None, None);
     let pieces = loop {
         reply = match reply {
             Reply::Delay(pause, then) => {
                 tokio::time::sleep(pause).await;
                 *then
+            }
+            Reply::Reported {
+                model,
+                fingerprint: print,
+                reply,
+            } => {
+                model_name = Some(model);
+                fingerprint = print;
+                *reply
             }
             Reply::Status(status) => return error(status, "scripted failure"),
             Reply::Json(value) => break vec![value.to_string()],
@@ -142,20 +176,25 @@ async fn respond(request: &Value, id: &str, mut reply: Reply) -> Response {
             Reply::Stream(pieces) => break pieces,
         };
     };
+    let origin = Origin {
+        model: model_name.as_deref().unwrap_or_else(|| model(request)),
+        fingerprint,
+    };
     if request["stream"] == true {
-        stream(request, id, pieces)
+        stream(request, id, &origin, pieces)
     } else {
-        completion(request, id, pieces.concat())
+        completion(request, id, &origin, pieces.concat())
     }
 }
 
-fn completion(request: &Value, id: &str, content: String) -> Response {
+fn completion(request: &Value, id: &str, origin: &Origin, content: String) -> Response {
     let usage = usage(request, &content);
     let body = json!({
         "id": id,
         "object": "chat.completion",
         "created": now(),
-        "model": model(request),
+        "model": origin.model,
+        "system_fingerprint": origin.fingerprint,
         "choices": [{
             "index": 0,
             "message": { "role": "assistant", "content": content },
@@ -167,14 +206,15 @@ fn completion(request: &Value, id: &str, content: String) -> Response {
     axum::Json(body).into_response()
 }
 
-fn stream(request: &Value, id: &str, pieces: Vec<String>) -> Response {
+fn stream(request: &Value, id: &str, origin: &Origin, pieces: Vec<String>) -> Response {
     let whole = pieces.concat();
     let chunk = |delta: Value, finish: Value| {
         json!({
             "id": id,
             "object": "chat.completion.chunk",
             "created": now(),
-            "model": model(request),
+            "model": origin.model,
+            "system_fingerprint": origin.fingerprint,
             "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }]
         })
     };
@@ -285,6 +325,20 @@ mod tests {
         assert_eq!(body["choices"][0]["message"]["content"], "ab");
         assert_eq!(body["usage"]["total_tokens"], 2);
         assert_eq!(model.requests(), [request]);
+    }
+
+    #[tokio::test]
+    async fn a_reply_may_say_it_came_from_another_model_and_build() {
+        let said = Reply::Content("hi".into()).reported("m-2025", Some("fp_9"));
+        let model = ScriptedModel::queue(vec![said]).await;
+
+        let (_, body) = post(&model, json!({ "model": "m", "messages": [] })).await;
+
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (body["model"].as_str(), body["system_fingerprint"].as_str()),
+            (Some("m-2025"), Some("fp_9"))
+        );
     }
 
     #[tokio::test]

@@ -59,7 +59,8 @@ pub enum Event {
     Corrected,
     /// A valid countersignature arrived.
     Confirmed,
-    /// The shopper gave up.
+    /// The shopper gave up; after consent, while the payment is held (risk check or
+    /// review), this withdraws the consent.
     Cancelled,
     /// A confirmation token failed verification.
     ConfirmationTampered,
@@ -220,6 +221,10 @@ pub fn transition(state: SessionState, event: &Event) -> Result<Transition, Tran
         }
         (PendingRiskCheck, Event::RiskScored { score, thresholds }) => {
             risk_outcome(*score, thresholds)
+        }
+        // Withdrawal: consent can be taken back until the payment is submitted, never after.
+        (PendingRiskCheck | ManualReview, Event::Cancelled) => {
+            ends(Cancelled, EndReason::Withdrawn, &[])
         }
         (ManualReview, Event::ReviewApproved) => with(Submitted, &[SubmitToProvider]),
         (ManualReview, Event::ReviewDeclined) => ends(Declined, EndReason::ReviewDeclined, &[]),

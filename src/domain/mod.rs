@@ -8,6 +8,7 @@ pub mod machine;
 pub mod money;
 pub mod payee;
 pub mod policy;
+pub mod price;
 pub mod state;
 
 pub use action::{Action, Lang};
@@ -18,4 +19,5 @@ pub use machine::{Effect, Event, EventKind, RiskThresholds, Score, Transition, T
 pub use money::{Currency, Money, MoneyError};
 pub use payee::{AlipayIdentityType, AlipayPayee};
 pub use policy::{Policy, PolicyDoc, PolicyError};
+pub use price::{Charge, Cost, Price, PriceError};
 pub use state::{Actor, EndReason, InboxOutcome, Mode, SessionState, Transport};

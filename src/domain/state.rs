@@ -81,6 +81,9 @@ text_enum!(
         RiskDeclined => "risk_declined",
         ReviewDeclined => "review_declined",
         SettlementFailed => "settlement_failed",
+        /// The shopper withdrew consent while the payment was held for the risk check or
+        /// a review; nothing was sent.
+        Withdrawn => "withdrawn",
     }
 );
 

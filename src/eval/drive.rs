@@ -4,7 +4,6 @@
 //! frames the turn stored until a confirmation card appears or the messages run out.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::TimeDelta;
@@ -13,10 +12,11 @@ use serde_json::{Value, json};
 use super::corpus::{BookDoc, Card, Case, Kind, OrderDoc};
 use crate::app::AppState;
 use crate::config::{Config, ProviderKind};
-use crate::domain::{Action, Currency, Lang, MerchantId, Mode, Money, SessionId, UserId};
+use crate::domain::{
+    Action, Charge, Cost, Currency, Lang, MerchantId, Mode, Money, SessionId, UserId,
+};
 use crate::secrets::{MasterKey, hash_credential, random_token};
 use crate::store::{self, Contact, NewSession, Order, Store};
-use crate::understanding::Understanding;
 use crate::workflow::frames::ClientFrame;
 
 /// Frames read per page.
@@ -28,6 +28,8 @@ const SOMEONE_ELSE: &str = "someone-else";
 /// How a case's conversation ended.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// The case's session.
+    pub session: SessionId,
     pub card: Option<Card>,
     /// Messages sent: up to the card, else all of them.
     pub turns: usize,
@@ -100,6 +102,7 @@ impl Bench {
             last_reply = reply.or(last_reply);
             if card.is_some() {
                 return Ok(Outcome {
+                    session: id,
                     card,
                     turns: i + 1,
                     last_reply,
@@ -107,10 +110,18 @@ impl Bench {
             }
         }
         Ok(Outcome {
+            session: id,
             card: None,
             turns: case.messages.len(),
             last_reply,
         })
+    }
+
+    /// What the model calls of session `id` cost, per currency (nothing with the offline
+    /// reader or unpriced endpoints).
+    pub async fn model_cost(&self, id: SessionId) -> anyhow::Result<Vec<Charge>> {
+        let calls = self.app.store.model_calls(id).await?;
+        sum(calls.iter().filter_map(|c| c.cost))
     }
 
     /// A chat session greeted in the shopper's language, as the chat page asks for it.
@@ -180,11 +191,28 @@ async fn assemble(mut config: Config, reader: Reader, dir: &Path) -> anyhow::Res
     let store = store::connect(&config.database_url)
         .await
         .context("opening the evaluation database")?;
-    let understanding: Arc<dyn Understanding> = match reader {
-        Reader::Offline => Arc::new(crate::understanding::Offline),
+    let understood = match reader {
+        Reader::Offline => crate::app::Reader::offline(),
         Reader::Model => crate::app::understanding_for(&config, &store)?,
     };
-    AppState::new(store, MasterKey::generate(), config, understanding)
+    AppState::new(store, MasterKey::generate(), config, understood)
+}
+
+/// `charges` summed per currency, in the order of the currencies' codes.
+pub fn sum(charges: impl Iterator<Item = Charge>) -> anyhow::Result<Vec<Charge>> {
+    let mut sums: std::collections::BTreeMap<&'static str, Charge> = Default::default();
+    for c in charges {
+        let zero = Charge {
+            value: Cost::ZERO,
+            currency: c.currency,
+        };
+        let slot = sums.entry(c.currency.code()).or_insert(zero);
+        slot.value = slot
+            .value
+            .checked_add(c.value)
+            .context("the model cost does not fit")?;
+    }
+    Ok(sums.into_values().collect())
 }
 
 /// What a frame says to the shopper, if it says anything.

@@ -39,11 +39,16 @@ pub async fn run(config: Config, options: &Options) -> anyhow::Result<()> {
     let bench = Bench::open(config, options.reader).await?;
     let started = Instant::now();
     let results = run_all(&bench, cases).await;
-    bench.close();
-    let results = results?;
-    let summary = Summary::of(&results);
     let seconds = started.elapsed().as_secs_f64();
+    let cost = match &results {
+        Ok(results) => spent(&bench, results).await,
+        Err(_) => Ok(Vec::new()),
+    };
+    bench.close();
+    let (results, cost) = (results?, cost?);
+    let summary = Summary::of(&results);
     print!("{}", report::render(&results, &summary, seconds));
+    print!("{}", report::cost(&cost, &summary));
     verdict(&summary, options.min_exact)
 }
 
@@ -57,6 +62,15 @@ async fn run_all(bench: &Bench, cases: Vec<corpus::Case>) -> anyhow::Result<Vec<
         results.push(Scored::new(case, outcome));
     }
     Ok(results)
+}
+
+/// What the run's model calls cost, per currency, read once every case has run.
+async fn spent(bench: &Bench, results: &[Scored]) -> anyhow::Result<Vec<crate::domain::Charge>> {
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(bench.model_cost(r.outcome.session).await?);
+    }
+    drive::sum(all.into_iter())
 }
 
 fn verdict(summary: &Summary, min_exact: f64) -> anyhow::Result<()> {

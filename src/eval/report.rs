@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::corpus::{Card, Case, Expect};
 use super::score::{Scored, Summary, Tally, percent};
-use crate::domain::Money;
+use crate::domain::{Charge, Cost, Money};
 
 /// The whole report as text; `seconds` is the run's wall time.
 pub fn render(results: &[Scored], summary: &Summary, seconds: f64) -> String {
@@ -144,6 +144,34 @@ fn figures(out: &mut String, s: &Summary, seconds: f64) {
         "speed: {} cases in {seconds:.1} s ({rate:.1} cases/s)",
         s.cases
     );
+}
+
+/// What the run's model calls cost in all, per card shown (a flow brought to consent) and
+/// per case; exact decimals, each per-unit figure rounded down to 10⁻¹² of the currency.
+pub fn cost(spent: &[Charge], s: &Summary) -> String {
+    let cards = s.cards_shown;
+    if spent.is_empty() {
+        return "model cost: none (the offline reader, or endpoints without prices)\n".into();
+    }
+    let mut out = String::new();
+    for c in spent {
+        let each = |n: usize| Cost::from_picos(c.value.picos() / n.max(1) as i64);
+        let per_card = if cards == 0 {
+            "no card shown".to_owned()
+        } else {
+            format!("{} {} per card shown", each(cards), c.currency)
+        };
+        let _ = writeln!(
+            out,
+            "model cost: {} {} in all; {per_card} ({cards}); {} {} per case ({})",
+            c.value,
+            c.currency,
+            each(s.cases),
+            c.currency,
+            s.cases
+        );
+    }
+    out
 }
 
 fn row(out: &mut String, name: &str, t: Tally) {

@@ -73,6 +73,8 @@ pub struct Summary {
     pub hostile: usize,
     /// Hostile cases whose card breaks the book, the policy or the case's `never` list.
     pub hostile_breaking: usize,
+    /// Cases that showed a card, right or wrong: flows brought to the shopper's consent.
+    pub cards_shown: usize,
 }
 
 impl Summary {
@@ -90,6 +92,7 @@ impl Summary {
     fn count(&mut self, r: &Scored) {
         let lang = usize::from(r.case.lang == Lang::Zh);
         self.by_lang[lang].1 += 1;
+        self.cards_shown += usize::from(r.outcome.card.is_some());
         if r.exact {
             self.exact += 1;
             self.by_lang[lang].0 += 1;

@@ -111,7 +111,8 @@ impl From<workflow::Error> for AppError {
             | ConfirmationMismatch
             | ConfirmationStale
             | ConfirmationExpired
-            | NotInReview(_) => StatusCode::CONFLICT,
+            | NotInReview(_)
+            | AlreadySubmitted => StatusCode::CONFLICT,
         };
         AppError::new(status, e.code(), e.to_string())
     }

@@ -13,6 +13,7 @@ pub mod json;
 mod limits;
 mod mcp;
 mod menu;
+mod models;
 mod reviews;
 pub mod server;
 mod sessions;
@@ -49,6 +50,8 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/sessions/{id}/events", get(sessions::events))
         .route("/v1/sessions/{id}/evidence", get(evidence::show))
         .route("/.well-known/countersign/jwks.json", get(evidence::jwks))
+        .route("/v1/sessions/{id}/model-calls", get(models::calls))
+        .route("/v1/models/health", get(models::health))
         .route("/v1/sessions/{id}/ws", get(ws::upgrade))
         .route("/v1/sessions/{id}/menu", get(menu::show).post(menu::choose))
         .route("/v1/reviews", get(reviews::queue))

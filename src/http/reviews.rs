@@ -18,7 +18,7 @@ use crate::workflow::{Error as FlowError, ReviewDecision};
 const QUEUE_LIMIT: i64 = 200;
 
 /// `GET /v1/reviews`: sessions waiting for a decision, oldest first, with the risk check's
-/// score and rule codes.
+/// score and rule codes, and what the session has cost so far.
 pub async fn queue(
     State(app): State<AppState>,
     MerchantAuth(merchant): MerchantAuth,
@@ -36,6 +36,8 @@ pub async fn queue(
             .find(|e| e.kind == EventKind::RiskScored)
             .map(|e| e.payload.clone());
         let risk = risk.unwrap_or(Value::Null);
+        let calls = app.store.model_calls(s.id).await?;
+        let cost = super::models::session_cost(&app, s.id, &calls).await?;
         reviews.push(json!({
             "session_id": s.id,
             "user_id": s.user_id,
@@ -43,6 +45,7 @@ pub async fn queue(
             "score": risk["score"],
             "codes": risk["codes"],
             "since": s.updated_at,
+            "cost": cost,
         }));
     }
     Ok(Json(json!({ "reviews": reviews })))

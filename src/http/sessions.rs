@@ -267,6 +267,13 @@ pub async fn show(
             at: e.at,
         })
         .collect();
+    let cost = match is_merchant {
+        true => {
+            let calls = app.store.model_calls(s.id).await?;
+            Some(super::models::session_cost(&app, s.id, &calls).await?)
+        }
+        false => None,
+    };
     Ok(Json(json!({
         "session_id": s.id,
         "merchant_id": s.merchant_id,
@@ -281,6 +288,7 @@ pub async fn show(
         "created_at": s.created_at,
         "updated_at": s.updated_at,
         "history": history,
+        "cost": cost,
     })))
 }
 

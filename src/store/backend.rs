@@ -207,6 +207,10 @@ impl<B: Backend> Store for B {
         links::open(self.writer(), merchant, user, now).await
     }
 
+    async fn model_calls(&self, id: SessionId) -> Result<Vec<ModelCallRecord>> {
+        audit::for_session(self.reader(), id).await
+    }
+
     async fn expiring(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<SessionId>> {
         sessions::expiring(self.writer(), now, limit).await
     }

@@ -38,6 +38,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{ContactId, MerchantId, OrderId, SessionId, UserId};
 
+pub use audit::ModelCallRecord;
 pub use payments::Payments;
 pub use postgres::PgStore;
 pub use records::*;
@@ -131,6 +132,8 @@ pub trait Store: Payments + Notifications + Send + Sync + 'static {
     async fn latest_frame(&self, id: SessionId, kind: &str) -> Result<Option<StoredFrame>>;
     /// Keeps one language-model call for audit.
     async fn record_model_call(&self, call: &crate::understanding::audit::ModelCall) -> Result<()>;
+    /// The language-model calls a session made, oldest first.
+    async fn model_calls(&self, id: SessionId) -> Result<Vec<ModelCallRecord>>;
     /// Sessions whose confirmation expired by `now`.
     async fn expiring(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<SessionId>>;
 

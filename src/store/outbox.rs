@@ -27,11 +27,15 @@ const INSERT: &str = "INSERT INTO submissions (idempotency_key, session_id, merc
 const FINISH: &str = "UPDATE submissions SET state = 'done', locked_until = NULL, \
      updated_at = $2 WHERE session_id = $1";
 /// Leases due rows until `$2` and counts the attempt; completed with the backend's
-/// `SKIP_LOCKED` and `RETURNING` the columns.
+/// `SKIP_LOCKED` and `RETURNING` the columns. The session is read again in the same
+/// statement: only a row whose session is `submitted` is handed on, so nothing is sent for
+/// a session that ended otherwise (a withdrawal can only win before the row exists).
 const CLAIM: &str = "UPDATE submissions SET locked_until = $2, attempts = attempts + 1, \
      updated_at = $1 WHERE idempotency_key IN (SELECT idempotency_key FROM submissions \
      WHERE state = 'pending' AND next_attempt_at <= $1 \
-     AND (locked_until IS NULL OR locked_until <= $1) ORDER BY next_attempt_at LIMIT $3";
+     AND (locked_until IS NULL OR locked_until <= $1) \
+     AND EXISTS (SELECT 1 FROM sessions WHERE sessions.id = submissions.session_id \
+     AND sessions.state = 'submitted') ORDER BY next_attempt_at LIMIT $3";
 const SENT: &str = "UPDATE submissions SET state = 'sent', provider_reference = $2, \
      locked_until = NULL, last_error = NULL, updated_at = $3 \
      WHERE idempotency_key = $1 AND state = 'pending'";

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::domain::{Cost, Currency};
+
 /// The most of a response's text an audit record keeps.
 pub const RESPONSE_CAP_BYTES: usize = 16 * 1024;
 
@@ -42,6 +44,20 @@ impl Outcome {
             Outcome::ClientError => "client_error",
         }
     }
+
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Ok,
+        Outcome::InvalidOutput,
+        Outcome::RateLimited,
+        Outcome::ServerError,
+        Outcome::Timeout,
+        Outcome::TransportError,
+        Outcome::ClientError,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
 }
 
 /// What a call was for.
@@ -59,6 +75,12 @@ impl Purpose {
             Purpose::Phrase => "phrase",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Purpose::Extract, Purpose::Phrase]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
 }
 
 /// One call to one endpoint. Holds no credential: the request is the body sent, and the
@@ -68,12 +90,19 @@ pub struct ModelCall {
     pub session_id: String,
     /// The endpoint's configured name.
     pub endpoint: String,
+    /// The model asked for.
     pub model: String,
+    /// The model the endpoint says answered, and that model's build, when it says.
+    pub reported_model: Option<String>,
+    pub system_fingerprint: Option<String>,
     pub purpose: Purpose,
     pub outcome: Outcome,
     pub latency_ms: i64,
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
+    /// What the call cost at the endpoint's prices; `None` when it has none.
+    pub cost: Option<Cost>,
+    pub cost_currency: Option<Currency>,
     /// The request body sent.
     pub request: Value,
     /// The raw content, or the error text, at most [`RESPONSE_CAP_BYTES`].

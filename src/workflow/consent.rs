@@ -82,14 +82,32 @@ impl Workflow {
         Ok(fresh.unwrap_or_else(|| kept.clone()))
     }
 
-    /// The shopper gave up; nothing moves.
+    /// The shopper gave up; nothing moves. While the payment is held for the risk check
+    /// or a review this withdraws the consent (`cancelled`, reason `withdrawn`); once it is
+    /// submitted it cannot be withdrawn, and nothing changes.
     pub async fn cancel(&self, ctx: &SessionContext) -> Result<(), Error> {
-        let text = ctx
-            .session
-            .draft
-            .lang
-            .say("Cancelled. Nothing was moved.", "已取消，未进行任何操作。");
-        let step = Step::new(Actor::Shopper, json!({})).saying(vec![ServerFrame::agent(text)]);
+        let s = &ctx.session;
+        if matches!(s.state, SessionState::Submitted | SessionState::Settled) {
+            return Err(Error::AlreadySubmitted);
+        }
+        let held = matches!(
+            s.state,
+            SessionState::PendingRiskCheck | SessionState::ManualReview
+        );
+        let lang = s.draft.lang;
+        let (text, payload) = if held {
+            let text = lang.say(
+                "Withdrawn. Your consent is taken back and nothing was moved.",
+                "已撤回授权，未进行任何操作。",
+            );
+            (text, json!({ "withdrawn_from": s.state }))
+        } else {
+            (
+                lang.say("Cancelled. Nothing was moved.", "已取消，未进行任何操作。"),
+                json!({}),
+            )
+        };
+        let step = Step::new(Actor::Shopper, payload).saying(vec![ServerFrame::agent(text)]);
         self.commit(ctx, Event::Cancelled, step, |_| {}).await?;
         Ok(())
     }

@@ -29,6 +29,11 @@ pub enum Error {
     ConfirmationExpired,
     #[error("the session is {0}, not in review")]
     NotInReview(SessionState),
+    /// A withdrawal came after the payment was handed on: it cannot be taken back.
+    #[error(
+        "the payment is already on its way to the provider and can no longer be withdrawn; nothing was changed"
+    )]
+    AlreadySubmitted,
     /// A fault on our side, logged where it happened; the client hears nothing more.
     #[error("something went wrong on our side; nothing was moved")]
     Internal,
@@ -47,6 +52,7 @@ impl Error {
             Error::ConfirmationStale => "confirmation_stale",
             Error::ConfirmationExpired => "confirmation_expired",
             Error::NotInReview(_) => "not_in_review",
+            Error::AlreadySubmitted => "already_submitted",
             Error::Internal => "internal",
         }
     }

@@ -64,6 +64,8 @@ pub struct Parts {
     /// Submissions being handed to the provider at once.
     deliveries: Semaphore,
     surge: surge::Surge,
+    /// What one call to the provider costs, when `[pricing]` says.
+    provider_price: std::sync::OnceLock<crate::domain::Charge>,
 }
 
 impl std::ops::Deref for Workflow {
@@ -94,7 +96,20 @@ impl Workflow {
             delivers,
             deliveries: Semaphore::new(outbox::IN_FLIGHT),
             surge: surge::Surge::default(),
+            provider_price: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Sets what one call to the provider costs; the first price set stays.
+    pub fn price_provider_calls(&self, price: Option<crate::domain::Charge>) {
+        if let Some(price) = price {
+            let _ = self.provider_price.set(price);
+        }
+    }
+
+    /// What one call to the provider costs, when priced.
+    pub fn provider_call_price(&self) -> Option<crate::domain::Charge> {
+        self.provider_price.get().copied()
     }
 }
 

@@ -80,6 +80,10 @@ pub async fn drain_once(flow: &Workflow) -> usize {
 #[tracing::instrument(skip_all, fields(session_id = %s.session_id, attempt = s.attempts))]
 async fn deliver(flow: &Workflow, s: Submission) {
     let outcome = flow.provider.submit(&s).await;
+    if let Some(price) = flow.provider_call_price() {
+        let provider = flow.provider.name();
+        crate::metrics::add_cost(crate::metrics::PROVIDER_COST, ("provider", provider), price);
+    }
     let now = flow.clock.now();
     let key = s.idempotency_key.as_str();
     let stored = match outcome {

@@ -21,10 +21,11 @@ const ATTEMPTS: usize = 3;
 impl Workflow {
     /// Scores a consented session and moves it on. Started by the `AssessRisk` effect,
     /// with the session as its transition stored it (`known`), read again only when
-    /// another writer moved it meanwhile.
+    /// another writer moved it meanwhile. The session's turn lock is taken for the write
+    /// alone, not while the scorer thinks: a shopper may withdraw meanwhile, and the
+    /// write's version guard then finds the session moved and stores nothing.
     #[tracing::instrument(name = "turn", skip_all, fields(session_id = %id))]
     pub(super) async fn assess(&self, id: SessionId, known: Option<Session>) -> Result<(), Error> {
-        let _lock = self.hub.lock(id).await;
         let mut known = known;
         for _ in 0..ATTEMPTS {
             let ctx = match known.take() {
@@ -46,6 +47,7 @@ impl Workflow {
             let planned = self.plan(&ctx, event)?;
             let frames = outcome_frames(ctx.session.draft.lang, planned.to());
             let step = Step::new(Actor::System, payload).saying(frames);
+            let _lock = self.hub.lock(id).await;
             match self.commit_planned(&ctx, planned, step, |_| {}).await {
                 // Another refund took the money first: score again, now with its hold in
                 // view. Or the session moved since it was read: read it again.

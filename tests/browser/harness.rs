@@ -51,7 +51,7 @@ impl Server {
 
     /// The demo, understood by the load generator's scripted model on loopback: it reads
     /// every message as a full refund of the order number in it, and streams its
-    /// rewordings in two pieces.
+    /// rewordings in two pieces. Its endpoint is priced, in CNY.
     pub async fn with_demo_and_model() -> Server {
         let model = countersign_load::model::start().await;
         Server::start(true, Some(model)).await
@@ -65,7 +65,11 @@ impl Server {
     async fn start(seed: bool, model: Option<countersign_scripted::ScriptedModel>) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let llm = model.as_ref().map(|m| {
-            let endpoint = json!({"name": "scripted", "base_url": m.url(), "model": "scripted"});
+            let endpoint = json!({
+                "name": "scripted", "base_url": m.url(), "model": "scripted",
+                "price_input_per_1k_tokens": "0.0008", "price_output_per_1k_tokens": "0.002",
+                "price_currency": "CNY",
+            });
             countersign::understanding::llm::LlmConfig {
                 endpoints: vec![serde_json::from_value(endpoint).expect("an endpoint")],
                 ..Default::default()

@@ -14,3 +14,4 @@ mod layout;
 mod menu;
 mod operator;
 mod reconnect;
+mod withdraw;

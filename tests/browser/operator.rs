@@ -147,3 +147,50 @@ async fn the_queue_speaks_chinese_to_a_browser_set_to_chinese() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_refund_shows_what_its_model_calls_cost() {
+    let server = Server::with_demo_and_model().await;
+    let server = &server;
+    let key = server.demo_key().to_owned();
+    // The model reads the opening text; 880.00 waits for an operator.
+    let opened = json!({"user_id": "demo-shopper", "text": "refund order 1036 in full"});
+    let (status, opened) = server
+        .call(Method::POST, "/v1/sessions", &key, Some(opened))
+        .await;
+    assert_eq!(status, 201, "{opened}");
+    let id = opened["session_id"].as_str().unwrap().to_owned();
+    let token = opened["client_token"].as_str().unwrap().to_owned();
+    let menu = format!("/v1/sessions/{id}/menu");
+    let (status, view) = server.call(Method::GET, &menu, &token, None).await;
+    assert_eq!(status, 200, "{view}");
+    let consent = json!({"type": "confirm", "token": view["confirmation"]["token"]});
+    let (status, view) = server
+        .call(Method::POST, &menu, &token, Some(consent))
+        .await;
+    assert_eq!(status, 200, "{view}");
+    server
+        .until_state(&id, "manual_review", REVIEW_PATIENCE)
+        .await;
+    let (_, session) = server
+        .call(Method::GET, &format!("/v1/sessions/{id}"), &key, None)
+        .await;
+    let cost = &session["cost"];
+    let calls = cost["model_calls"].as_u64().unwrap();
+    assert!(calls > 0, "{session}");
+    let plural = if calls == 1 { "" } else { "s" };
+    let value = cost["model"][0]["value"].as_str().unwrap();
+    let expected = format!("{value} CNY ({calls} call{plural})");
+
+    in_browser("operator_model_cost", server, PHONE, |page| async move {
+        page.goto("/operator").await?;
+        page.type_into("#api-key", &key).await?;
+        page.type_into("#reviewer", "Ops Tester\u{E007}").await?;
+        let card = format!("#reviews li.review[data-session='{id}']");
+        page.find(&card).await?;
+        let shown = page.text(&format!("{card} .model-cost")).await?;
+        assert_eq!(shown, expected);
+        Ok(())
+    })
+    .await;
+}

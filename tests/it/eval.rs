@@ -203,6 +203,7 @@ async fn eval_reads_with_the_configured_model() {
         "contact": null,
         "reason": null,
     });
+    let answer = reading.to_string();
     let model = ScriptedModel::start(Arc::new(move |req: &Value| {
         if req["stream"] == true {
             Reply::Stream(vec!["OK".into()])
@@ -214,7 +215,8 @@ async fn eval_reads_with_the_configured_model() {
     let dir = TempDir::new().unwrap();
     let config = dir.path().join("countersign.toml");
     let toml = format!(
-        "[[llm.endpoints]]\nname = \"scripted\"\nbase_url = \"{}\"\nmodel = \"scripted\"\ntimeout_ms = 5000\n",
+        "[[llm.endpoints]]\nname = \"scripted\"\nbase_url = \"{}\"\nmodel = \"scripted\"\ntimeout_ms = 5000\n\
+         price_input_per_1k_tokens = \"0.0008\"\nprice_output_per_1k_tokens = \"0.002\"\nprice_currency = \"CNY\"\n",
         model.url()
     );
     std::fs::write(&config, toml).unwrap();
@@ -230,12 +232,36 @@ async fn eval_reads_with_the_configured_model() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("exact: 1/1 = 100.0%"), "{out}");
     assert!(!model.requests().is_empty(), "the model was asked");
+    // The scripted model counts a token per four characters: the run's exact cost.
+    let tokens = |text: &str| text.chars().count().div_ceil(4) as i64;
+    let picos: i64 = model
+        .requests()
+        .iter()
+        .map(|r| {
+            let asked: String = r["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|m| m["content"].as_str())
+                .collect();
+            let said = if r["stream"] == true {
+                "OK"
+            } else {
+                answer.as_str()
+            };
+            tokens(&asked) * 800_000 + tokens(said) * 2_000_000
+        })
+        .sum();
+    let total = countersign::domain::Cost::from_picos(picos);
+    let line = format!("model cost: {total} CNY in all; {total} CNY per card shown (1)");
+    assert!(out.contains(&line), "no {line:?} in {out}");
 
     let (ok, out, _) = eval(&[file]).await;
     assert!(
         out.contains("exact: 0/1"),
         "the offline reader differs: {out}"
     );
+    assert!(out.contains("model cost: none"), "{out}");
     assert!(ok);
     let (ok, _, err) = eval(&[file, "--understanding", "model"]).await;
     assert!(!ok && err.contains("needs [[llm.endpoints]]"), "{err}");

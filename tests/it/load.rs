@@ -51,14 +51,25 @@ async fn flows_through_the_model(b: Backend) {
     assert_eq!(s.get("failed"), Some("0"));
     assert!(field(&s, "flows_per_s") > 0.0);
     assert!(field(&s, "settle_p99_ms") >= field(&s, "confirm_p50_ms"));
+    // The scripted endpoint is priced by default: every flow's calls cost something.
+    assert!(field(&s, "cost_per_flow") > 0.0, "{}", s.line());
+    assert_eq!(s.get("cost_currency"), Some("CNY"));
 }
 
 async fn flows_offline(b: Backend) {
     let db = TestDb::new(b).await;
     let args = ["flows", "--sessions", "4", "--concurrency", "2"];
-    let s = load(&db, &[&args[..], &["--understanding", "offline"]].concat()).await;
+    let priced = [
+        "--understanding",
+        "offline",
+        "--price-provider-call",
+        "0.25",
+    ];
+    let s = load(&db, &[&args[..], &priced[..]].concat()).await;
     assert_eq!(s.get("understanding"), Some("offline"));
     assert_eq!(s.get("completed"), Some("4"));
+    // No model: a flow costs its one provider call.
+    assert_eq!(s.get("cost_per_flow"), Some("0.250000000"), "{}", s.line());
 }
 
 async fn a_webhook_flood_settles_each_session_once(b: Backend) {

@@ -101,6 +101,10 @@ proptest! {
             if t.to == Settled {
                 prop_assert_eq!(state, Submitted);
             }
+            // Consent may be withdrawn until the payment is submitted, never after.
+            if t.to == Cancelled {
+                prop_assert_eq!(submissions, 0, "cancelled after a submission: {:?}", events);
+            }
 
             // The outstanding token is voided exactly when leaving AwaitingConfirmation.
             prop_assert_eq!(

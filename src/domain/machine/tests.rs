@@ -160,6 +160,20 @@ const ALLOWED: &[Row] = &[
         &[],
     ),
     (
+        PendingRiskCheck,
+        "cancelled",
+        Cancelled,
+        Some(EndReason::Withdrawn),
+        &[],
+    ),
+    (
+        ManualReview,
+        "cancelled",
+        Cancelled,
+        Some(EndReason::Withdrawn),
+        &[],
+    ),
+    (
         ManualReview,
         "approved",
         Submitted,

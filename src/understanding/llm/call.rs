@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::EndpointConfig;
 use super::breaker::Breaker;
+use super::cost::Pricing;
 use super::gate::FactGate;
 use super::transport::{HttpStatus, OneShot};
 use crate::secrets::Secret;
@@ -23,6 +24,8 @@ pub struct Endpoint {
     pub model: String,
     pub timeout: Duration,
     pub breaker: Breaker,
+    /// Its prices, when it has them.
+    pub pricing: Option<Pricing>,
     client: Client<OpenAIConfig>,
     key: Option<Secret<String>>,
 }
@@ -34,10 +37,30 @@ pub struct Usage {
     pub completion_tokens: Option<i64>,
 }
 
-/// A completed answer: its text (a reply may have none) and its cost.
+/// What an endpoint said about an answer besides its text: the tokens it counted, the
+/// model it says it ran and that model's build (`system_fingerprint`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reported {
+    pub usage: Usage,
+    pub model: Option<String>,
+    pub fingerprint: Option<String>,
+}
+
+impl Reported {
+    /// Keeps what a response or chunk says, over what earlier ones said.
+    fn note(&mut self, usage: Option<Usage>, model: Option<String>, fingerprint: Option<String>) {
+        self.usage = usage.unwrap_or(self.usage);
+        self.model = model.filter(|m| !m.is_empty()).or(self.model.take());
+        self.fingerprint = fingerprint
+            .filter(|f| !f.is_empty())
+            .or(self.fingerprint.take());
+    }
+}
+
+/// A completed answer: its text (a reply may have none) and what came with it.
 pub struct Answer {
     pub content: Option<String>,
-    pub usage: Usage,
+    pub reported: Reported,
 }
 
 /// A call that brought no usable answer, and the text that says why.
@@ -67,6 +90,8 @@ struct Completion {
     #[serde(default)]
     choices: Vec<Choice>,
     usage: Option<Usage>,
+    model: Option<String>,
+    system_fingerprint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +111,8 @@ struct Chunk {
     #[serde(default)]
     choices: Vec<ChunkChoice>,
     usage: Option<Usage>,
+    model: Option<String>,
+    system_fingerprint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +142,7 @@ impl Endpoint {
             model: config.model.clone(),
             timeout: Duration::from_millis(config.timeout_ms),
             breaker,
+            pricing: Pricing::of(config),
             client,
             key: config.api_key.clone(),
         }
@@ -128,15 +156,18 @@ impl Endpoint {
             Err(_) => return Err(self.timed_out()),
             Ok(result) => result.map_err(|e| self.failure(e))?,
         };
+        let mut reported = Reported::default();
+        reported.note(
+            completion.usage,
+            completion.model,
+            completion.system_fingerprint,
+        );
         let content = completion
             .choices
             .into_iter()
             .find(|c| c.index == 0)
             .and_then(|c| c.message.content);
-        Ok(Answer {
-            content,
-            usage: completion.usage.unwrap_or_default(),
-        })
+        Ok(Answer { content, reported })
     }
 
     /// One streamed chat completion: each piece of content goes through `gate`, which keeps
@@ -146,7 +177,7 @@ impl Endpoint {
         request: &Value,
         gate: &mut FactGate,
         deltas: &mpsc::Sender<String>,
-    ) -> Result<Usage, Failure> {
+    ) -> Result<Reported, Failure> {
         let call = self.stream_into(request, gate, deltas);
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => Err(self.timed_out()),
@@ -159,16 +190,16 @@ impl Endpoint {
         request: &Value,
         gate: &mut FactGate,
         deltas: &mpsc::Sender<String>,
-    ) -> Result<Usage, OpenAIError> {
+    ) -> Result<Reported, OpenAIError> {
         let mut stream = self
             .client
             .chat()
             .create_stream_byot::<_, Chunk>(request)
             .await?;
-        let mut usage = Usage::default();
+        let mut reported = Reported::default();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
-            usage = chunk.usage.unwrap_or(usage);
+            reported.note(chunk.usage, chunk.model, chunk.system_fingerprint);
             let pieces = chunk.choices.into_iter().filter(|c| c.index == 0);
             for piece in pieces.filter_map(|c| c.delta.content) {
                 if piece.is_empty() {
@@ -180,7 +211,7 @@ impl Endpoint {
                 }
             }
         }
-        Ok(usage)
+        Ok(reported)
     }
 
     /// `text` with the endpoint's key, should it appear, blotted out.

@@ -8,10 +8,14 @@
 
 mod breaker;
 mod call;
+mod cost;
+pub mod drift;
 mod gate;
 mod prompt;
 mod transport;
 
+#[cfg(test)]
+mod reported;
 #[cfg(test)]
 mod tests;
 
@@ -27,10 +31,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use self::breaker::{Breaker, Permit};
-use self::call::{Endpoint, Failure, Usage};
+use self::call::{Endpoint, Failure, Reported};
+use self::drift::{Drift, DriftConfig, Observation};
 use self::gate::FactGate;
 use super::audit::{CallRecorder, ModelCall, Outcome, Purpose, cap};
 use super::{Context, Extraction, Phrase, Understanding, UnderstandingError};
+use crate::domain::{Currency, Price};
 use crate::secrets::Secret;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +49,8 @@ pub struct LlmConfig {
     /// How long an open circuit keeps its endpoint out.
     pub open_seconds: u64,
     pub structured_output: StructuredOutput,
+    /// The drift alarm: its window, and what an alarmed endpoint does.
+    pub drift: DriftConfig,
 }
 
 impl Default for LlmConfig {
@@ -52,6 +60,7 @@ impl Default for LlmConfig {
             failure_threshold: 3,
             open_seconds: 30,
             structured_output: StructuredOutput::default(),
+            drift: DriftConfig::default(),
         }
     }
 }
@@ -79,6 +88,15 @@ pub struct EndpointConfig {
     /// The whole call, streaming included.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// What a thousand prompt tokens cost, in `price_currency`; decimal text, never a float.
+    #[serde(default)]
+    pub price_input_per_1k_tokens: Option<Price>,
+    /// What a thousand completion tokens cost, in `price_currency`.
+    #[serde(default)]
+    pub price_output_per_1k_tokens: Option<Price>,
+    /// The prices' currency; an endpoint without one is not priced.
+    #[serde(default)]
+    pub price_currency: Option<Currency>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -91,6 +109,8 @@ pub enum LlmConfigError {
     NoEndpoints,
     #[error("failure_threshold must be at least 1")]
     ZeroThreshold,
+    #[error("drift.window must be at least {}", drift::MIN_WINDOW)]
+    SmallWindow,
     #[error("two language-model endpoints are named {0:?}")]
     DuplicateName(String),
     #[error("language-model endpoint {name:?}: {problem}")]
@@ -103,6 +123,7 @@ pub struct LlmUnderstanding {
     endpoints: Vec<Endpoint>,
     format: StructuredOutput,
     recorder: Arc<dyn CallRecorder>,
+    drift: Arc<Drift>,
 }
 
 impl LlmUnderstanding {
@@ -118,11 +139,30 @@ impl LlmUnderstanding {
                 Endpoint::new(ep, &http, breaker)
             })
             .collect();
+        let watched: Vec<(String, String)> = config
+            .endpoints
+            .iter()
+            .map(|ep| (ep.name.clone(), ep.model.clone()))
+            .collect();
         Ok(LlmUnderstanding {
             endpoints,
             format: config.structured_output,
             recorder,
+            drift: Arc::new(Drift::new(config.drift.clone(), &watched)),
         })
+    }
+
+    /// The endpoints' drift, for `GET /v1/models/health`.
+    pub fn drift(&self) -> Arc<Drift> {
+        self.drift.clone()
+    }
+
+    /// The endpoints failover may try now: all, less those alarmed when the merchant
+    /// chose to skip alarmed endpoints.
+    fn serving(&self) -> impl Iterator<Item = &Endpoint> {
+        self.endpoints
+            .iter()
+            .filter(|ep| !self.drift.skips(&ep.name))
     }
 }
 
@@ -132,6 +172,9 @@ fn validate(config: &LlmConfig) -> Result<(), LlmConfigError> {
     }
     if config.failure_threshold == 0 {
         return Err(LlmConfigError::ZeroThreshold);
+    }
+    if config.drift.window < drift::MIN_WINDOW {
+        return Err(LlmConfigError::SmallWindow);
     }
     let mut names = HashSet::new();
     for ep in &config.endpoints {
@@ -158,6 +201,10 @@ fn endpoint_problem(ep: &EndpointConfig) -> Option<&'static str> {
         Some("timeout_ms must be more than 0")
     } else if !ep.api_key.as_ref().is_none_or(key_ok) {
         Some("api_key must be printable ASCII without spaces")
+    } else if ep.price_currency.is_none()
+        && (ep.price_input_per_1k_tokens.is_some() || ep.price_output_per_1k_tokens.is_some())
+    {
+        Some("price_currency is needed with prices")
     } else {
         None
     }
@@ -184,7 +231,7 @@ enum Said {
 #[async_trait]
 impl Understanding for LlmUnderstanding {
     async fn extract(&self, ctx: &Context, text: &str) -> Result<Extraction, UnderstandingError> {
-        for endpoint in &self.endpoints {
+        for endpoint in self.serving() {
             let Some(permit) = endpoint.breaker.acquire() else {
                 continue;
             };
@@ -204,7 +251,7 @@ impl Understanding for LlmUnderstanding {
         phrase: &Phrase,
         deltas: &mpsc::Sender<String>,
     ) -> Result<String, UnderstandingError> {
-        for endpoint in &self.endpoints {
+        for endpoint in self.serving() {
             let Some(permit) = endpoint.breaker.acquire() else {
                 continue;
             };
@@ -259,7 +306,7 @@ impl LlmUnderstanding {
         request: &Value,
     ) -> Read {
         let attempt = Attempt::begin(ctx, endpoint, Purpose::Extract, request);
-        let (read, outcome, usage, response) = match endpoint.complete(request).await {
+        let (read, outcome, reported, response) = match endpoint.complete(request).await {
             Ok(answer) => {
                 permit.success();
                 let content = answer.content.unwrap_or_default();
@@ -267,7 +314,7 @@ impl LlmUnderstanding {
                     Ok(extraction) => (Read::Extraction(extraction), Outcome::Ok),
                     Err(_) => (Read::Unusable, Outcome::InvalidOutput),
                 };
-                (read, outcome, answer.usage, content)
+                (read, outcome, answer.reported, content)
             }
             Err(failure) => {
                 let read = match failure.outcome {
@@ -275,10 +322,16 @@ impl LlmUnderstanding {
                     _ => Read::Refused,
                 };
                 let outcome = failure.outcome;
-                (read, outcome, Usage::default(), settle(permit, failure))
+                (read, outcome, Reported::default(), settle(permit, failure))
             }
         };
-        self.record(attempt.finish(outcome, usage, response)).await;
+        let scores = match &read {
+            Read::Extraction(e) => scores(e),
+            Read::Unusable | Read::Refused => Vec::new(),
+        };
+        self.observe(endpoint, outcome, &reported, scores);
+        self.record(attempt.finish(outcome, reported, response))
+            .await;
         read
     }
 
@@ -290,8 +343,8 @@ impl LlmUnderstanding {
             .stream(call.request, &mut gate, call.deltas)
             .await;
         let text = gate.text().to_owned();
-        let (said, outcome, usage, response) = match result {
-            Ok(usage) => {
+        let (said, outcome, reported, response) = match result {
+            Ok(reported) => {
                 permit.success();
                 // The model may only reword: if a number or a code changed, the server's own
                 // wording stands.
@@ -299,25 +352,48 @@ impl LlmUnderstanding {
                     if let Some(rest) = gate.finish() {
                         let _ = call.deltas.send(rest).await;
                     }
-                    (Said::Text(text.clone()), Outcome::Ok, usage, text)
+                    (Said::Text(text.clone()), Outcome::Ok, reported, text)
                 } else {
                     let own = call.phrase.text.clone();
-                    (Said::Text(own), Outcome::InvalidOutput, usage, text)
+                    (Said::Text(own), Outcome::InvalidOutput, reported, text)
                 }
             }
             Err(failure) => {
                 let outcome = failure.outcome;
                 let error = settle(permit, failure);
                 if text.is_empty() {
-                    (Said::Nothing, outcome, Usage::default(), error)
+                    (Said::Nothing, outcome, Reported::default(), error)
                 } else {
                     let response = format!("{error}; after it had said: {text}");
-                    (Said::Partly, outcome, Usage::default(), response)
+                    (Said::Partly, outcome, Reported::default(), response)
                 }
             }
         };
-        self.record(attempt.finish(outcome, usage, response)).await;
+        self.observe(call.endpoint, outcome, &reported, Vec::new());
+        self.record(attempt.finish(outcome, reported, response))
+            .await;
         said
+    }
+
+    /// Counts an answered call towards the endpoint's drift; calls that brought no answer
+    /// are the circuit breaker's business.
+    fn observe(
+        &self,
+        endpoint: &Endpoint,
+        outcome: Outcome,
+        reported: &Reported,
+        scores: Vec<f64>,
+    ) {
+        if !matches!(outcome, Outcome::Ok | Outcome::InvalidOutput) {
+            return;
+        }
+        let call = Observation {
+            model: reported.model.clone(),
+            fingerprint: reported.fingerprint.clone(),
+            failed: outcome == Outcome::InvalidOutput,
+            scores,
+        };
+        self.drift.observe(&endpoint.name, call);
     }
 
     async fn record(&self, call: ModelCall) {
@@ -332,6 +408,19 @@ impl LlmUnderstanding {
         }
         self.recorder.record(call).await;
     }
+}
+
+/// Every ambiguity score an extraction carries.
+fn scores(e: &Extraction) -> Vec<f64> {
+    let entities = [
+        e.order.as_ref().map(|s| s.ambiguity_score),
+        e.amount.as_ref().map(|s| s.ambiguity_score),
+        e.contact.as_ref().map(|s| s.ambiguity_score),
+        e.reason.as_ref().map(|s| s.ambiguity_score),
+    ];
+    std::iter::once(e.intent.ambiguity_score)
+        .chain(entities.into_iter().flatten())
+        .collect()
 }
 
 /// Tells the circuit how a failed call went; returns the failure's text.
@@ -371,17 +460,23 @@ impl<'a> Attempt<'a> {
         }
     }
 
-    fn finish(self, outcome: Outcome, usage: Usage, response: String) -> ModelCall {
+    fn finish(self, outcome: Outcome, reported: Reported, response: String) -> ModelCall {
         let latency = self.started.elapsed().as_millis();
+        let usage = reported.usage;
+        let pricing = self.endpoint.pricing;
         ModelCall {
             session_id: self.session_id.to_owned(),
             endpoint: self.endpoint.name.clone(),
             model: self.endpoint.model.clone(),
+            reported_model: reported.model,
+            system_fingerprint: reported.fingerprint,
             purpose: self.purpose,
             outcome,
             latency_ms: i64::try_from(latency).unwrap_or(i64::MAX),
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
+            cost: pricing.and_then(|p| p.cost(usage)),
+            cost_currency: pricing.map(|p| p.currency),
             request: self.request.clone(),
             response: Some(cap(self.endpoint.scrub(response))),
             at: self.at,

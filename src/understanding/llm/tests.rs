@@ -17,7 +17,7 @@ const KEY_A: &str = "sk-test-a-7f3c9e1d";
 const KEY_B: &str = "sk-test-b-52aa0b6e";
 
 #[derive(Default)]
-struct Recorder(Mutex<Vec<ModelCall>>);
+pub(super) struct Recorder(Mutex<Vec<ModelCall>>);
 
 #[async_trait]
 impl CallRecorder for Recorder {
@@ -27,7 +27,7 @@ impl CallRecorder for Recorder {
 }
 
 impl Recorder {
-    fn calls(&self) -> Vec<ModelCall> {
+    pub(super) fn calls(&self) -> Vec<ModelCall> {
         self.0.lock().unwrap().clone()
     }
 
@@ -39,17 +39,25 @@ impl Recorder {
     }
 }
 
-fn endpoint(name: &str, model: &ScriptedModel, key: &str, timeout_ms: u64) -> EndpointConfig {
+pub(super) fn endpoint(
+    name: &str,
+    model: &ScriptedModel,
+    key: &str,
+    timeout_ms: u64,
+) -> EndpointConfig {
     EndpointConfig {
         name: name.to_owned(),
         base_url: model.url(),
         api_key: Some(Secret::new(key.to_owned())),
         model: format!("{name}-model"),
         timeout_ms,
+        price_input_per_1k_tokens: None,
+        price_output_per_1k_tokens: None,
+        price_currency: None,
     }
 }
 
-fn config(endpoints: Vec<EndpointConfig>) -> LlmConfig {
+pub(super) fn config(endpoints: Vec<EndpointConfig>) -> LlmConfig {
     LlmConfig {
         endpoints,
         ..LlmConfig::default()
@@ -69,13 +77,13 @@ fn two(first: &ScriptedModel, second: &ScriptedModel) -> LlmConfig {
     ])
 }
 
-fn start(config: LlmConfig) -> (LlmUnderstanding, Arc<Recorder>) {
+pub(super) fn start(config: LlmConfig) -> (LlmUnderstanding, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::default());
     let llm = LlmUnderstanding::new(config, recorder.clone()).expect("a valid configuration");
     (llm, recorder)
 }
 
-fn ctx(history: Vec<ChatLine>) -> Context {
+pub(super) fn ctx(history: Vec<ChatLine>) -> Context {
     Context {
         session_id: "sess-1".into(),
         merchant_id: "demo".into(),

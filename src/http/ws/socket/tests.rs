@@ -1,7 +1,5 @@
 //! The connection logic driven through channels instead of a WebSocket.
 
-use std::sync::Arc;
-
 use futures_util::{sink, stream};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -9,7 +7,6 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::config::Config;
 use crate::domain::PolicyDoc;
-use crate::understanding::Offline;
 
 struct Client {
     to_server: mpsc::Sender<Inbound>,
@@ -38,7 +35,13 @@ impl Client {
 async fn app_with_session(dir: &tempfile::TempDir) -> (AppState, SessionId) {
     let now = crate::clock::now();
     let (store, keys, id) = crate::testing::shop(dir, PolicyDoc::default(), now).await;
-    let app = AppState::new(store, keys, Config::default(), Arc::new(Offline)).unwrap();
+    let app = AppState::new(
+        store,
+        keys,
+        Config::default(),
+        crate::app::Reader::offline(),
+    )
+    .unwrap();
     (app, id)
 }
 
