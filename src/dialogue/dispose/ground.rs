@@ -11,48 +11,25 @@ use regex::Regex;
 use super::Book;
 use crate::domain::{Money, OrderId};
 use crate::store::{Contact, Order};
+use crate::understanding::offline::{fold_id, normalize, re, without_blobs};
 
 /// Ids shorter than this are too short to call one a slip of another.
 const NEAR_MIN_CHARS: usize = 4;
 
 /// "my order", "this order", "我的订单": the one order a shopper with one order means.
 static ONE_ORDER_RE: LazyLock<Regex> = LazyLock::new(|| {
-    compile(
+    re(
         r"(?i)(?-u:\b)(?:my|the|this|that)\s+(?:order|purchase)(?-u:\b)|我的订单|这个订单|这笔订单|这单|那单",
     )
 });
 /// "half", "一半": half of the order.
-static HALF_RE: LazyLock<Regex> = LazyLock::new(|| compile(r"(?i)(?-u:\b)half(?-u:\b)|一半"));
+static HALF_RE: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)(?-u:\b)half(?-u:\b)|一半"));
 
 /// Words of an item's description that say nothing about which item it is.
 const ITEM_STOP_WORDS: [&str; 16] = [
     "for", "the", "and", "with", "set", "pack", "pairs", "pair", "pcs", "box", "new", "one", "two",
     "six", "kit", "of",
 ];
-
-fn compile(pattern: &str) -> Regex {
-    match Regex::new(pattern) {
-        Ok(re) => re,
-        Err(err) => panic!("built-in pattern does not compile: {err}"),
-    }
-}
-
-/// An id with case, width and separators folded away: "so88213" is "SO-88213".
-fn fold_id(id: &str) -> String {
-    id.chars()
-        .map(fold_width)
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-fn fold_width(c: char) -> char {
-    match c {
-        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-        '\u{3000}' => ' ',
-        c => c,
-    }
-}
 
 /// The words of `text` an id may be written as: letters, digits, '-' and '_'.
 fn id_words(text: &str) -> impl Iterator<Item = &str> {
@@ -63,19 +40,21 @@ fn id_words(text: &str) -> impl Iterator<Item = &str> {
 
 /// What the shopper wrote, and the same without the stated reason: a reason may name
 /// the item or the order, but what it names besides the request is never acted on.
-pub(super) struct Said<'a> {
-    pub(super) text: &'a str,
-    pub(super) reason: Option<&'a str>,
+pub(super) struct Said {
+    /// The message as the reader reads it: normalised, code and JSON blanked out.
+    pub(super) text: String,
+    /// The message without its stated reason: what the request itself is made of.
+    request: String,
 }
 
-impl Said<'_> {
-    /// The message without its stated reason: what the request itself is made of.
-    fn request(&self) -> String {
-        let text = fold_widths(self.text);
-        match self.reason {
-            Some(reason) if !reason.is_empty() => text.replacen(&fold_widths(reason), " ", 1),
-            _ => text,
-        }
+impl Said {
+    pub(super) fn new(text: &str, reason: Option<&str>) -> Self {
+        let text = without_blobs(text);
+        let request = match reason {
+            Some(reason) if !reason.is_empty() => text.replacen(&normalize(reason), " ", 1),
+            _ => text.clone(),
+        };
+        Said { text, request }
     }
 }
 
@@ -83,8 +62,7 @@ impl Said<'_> {
 /// case and with or without its separators ("refund so88213", "1042退款").
 /// An id written in the reason is never taken: "reason: refund PP-3360 too" names nothing.
 pub(super) fn order_named(said: &Said, book: &Book) -> Option<OrderId> {
-    let text = said.request();
-    let words: Vec<String> = id_words(&text).map(fold_id).collect();
+    let words: Vec<String> = id_words(&said.request).map(fold_id).collect();
     let mut named = book
         .orders
         .iter()
@@ -98,8 +76,7 @@ pub(super) fn order_named(said: &Said, book: &Book) -> Option<OrderId> {
 /// The first word of the request written like an order id ("EL-2050", "so88213", "A7")
 /// that is none of the shopper's orders: another shopper's, or one that does not exist.
 pub(super) fn foreign_id(said: &Said, book: &Book) -> Option<String> {
-    let text = said.request();
-    id_words(&text)
+    id_words(&said.request)
         .filter(|w| looks_like_an_id(w))
         .find(|w| order_with_id(w, book).is_none())
         .map(str::to_owned)
@@ -164,16 +141,16 @@ fn one_slip(a: &str, b: &str) -> bool {
 /// tree", "headphones") or pairs of characters of its Chinese name ("茶壶", "咖啡豆"). The
 /// reason is read too when the request names no item ("the coat doesn't fit, refund it").
 pub(super) fn orders_by_item<'a>(said: &Said, book: &Book<'a>) -> Vec<&'a Order> {
-    let found = best_items(&said.request(), book);
+    let found = best_items(&said.request, book);
     if found.is_empty() {
-        best_items(said.text, book)
+        best_items(&said.text, book)
     } else {
         found
     }
 }
 
 fn best_items<'a>(text: &str, book: &Book<'a>) -> Vec<&'a Order> {
-    let text = fold_widths(text).to_lowercase();
+    let text = text.to_lowercase();
     let words: Vec<&str> = text
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| w.len() >= 3)
@@ -251,8 +228,8 @@ pub(super) fn half_of(text: &str, order: &Order) -> Option<Money> {
 
 /// A name folded for comparison: case, width and spaces ignored.
 fn fold_name(name: &str) -> String {
-    name.chars()
-        .map(fold_width)
+    normalize(name)
+        .chars()
         .filter(|c| !c.is_whitespace())
         .flat_map(char::to_lowercase)
         .collect()
@@ -290,7 +267,7 @@ fn kin_short(name: &str) -> Option<String> {
 /// spacing ignored.
 /// A payee named only in the note is not the payee.
 pub(super) fn contacts_named<'a>(said: &Said, book: &Book<'a>) -> Vec<&'a Contact> {
-    let text = said.request().to_lowercase();
+    let text = said.request.to_lowercase();
     let spaced: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     book.contacts
         .iter()
@@ -299,7 +276,7 @@ pub(super) fn contacts_named<'a>(said: &Said, book: &Book<'a>) -> Vec<&'a Contac
 }
 
 fn mentions(text: &str, name: &str) -> bool {
-    let name = fold_widths(name).to_lowercase();
+    let name = normalize(name).to_lowercase();
     let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
     if name.chars().count() < 2 {
         return false;
@@ -331,10 +308,6 @@ fn as_word(text: &str, word: &str) -> bool {
         let edge = |c: Option<char>| !c.is_some_and(|c| c.is_ascii_alphanumeric());
         edge(before) && edge(after)
     })
-}
-
-fn fold_widths(text: &str) -> String {
-    text.chars().map(fold_width).collect()
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use chrono::{DateTime, Utc};
 use crate::domain::draft::{AmountChoice, Asking, Choice, Draft, Field, Goal};
 use crate::domain::{Action, Lang, Money, OrderId, Policy};
 use crate::store::{Contact, Order};
-use crate::understanding::offline::without_blobs;
 use crate::understanding::{Extraction, Intent};
 
 use ground::Said;
@@ -94,11 +93,7 @@ pub fn dispose(
         _ => {}
     }
     // Take everything the message says before asking about any of it.
-    let readable = without_blobs(text);
-    let said = Said {
-        text: &readable,
-        reason: ex.reason.as_ref().map(|r| r.value.as_str()),
-    };
+    let said = Said::new(text, ex.reason.as_ref().map(|r| r.value.as_str()));
     let mut pending = Vec::new();
     let mut by_id = None;
     if answered != Some(Field::Order) {
@@ -109,7 +104,7 @@ pub fn dispose(
     if answered != Some(Field::Amount) {
         let sum = Sum {
             ex,
-            text: &readable,
+            text: &said.text,
             by_id: by_id.as_ref(),
             // "200" answers "how much?", and "mum, 200" answers "to whom?" for both fields.
             answers: names_nothing(ex)

@@ -189,7 +189,7 @@ fn take_unnamed(draft: &mut Draft, said: &Said, book: &Book) -> OrderReading {
     }
     match ground::orders_by_item(said, book).as_slice() {
         [one] => draft.order_id = Some(one.order_id.clone()),
-        [] => draft.order_id = ground::the_only_order(said.text, book),
+        [] => draft.order_id = ground::the_only_order(&said.text, book),
         several => {
             return OrderReading::asking(ask_which(
                 draft.lang,

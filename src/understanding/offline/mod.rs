@@ -35,7 +35,9 @@ use amount::{AmountReading, find_full};
 use clauses::split_clauses;
 use contact::find_contact;
 use intent::{find_cues, read_intent, rescore_without};
-use normalise::{cap, drop_blobs, normalize};
+use normalise::{cap, drop_blobs};
+
+pub(crate) use normalise::normalize;
 use numbers::scan_numbers;
 use order::{find_orders, pick_order};
 use reason::{ReasonScan, find_markers};
@@ -131,7 +133,7 @@ pub fn extract(text: &str) -> Extraction {
 /// The message as the readers see it: capped, normalised, slipped keywords mended and
 /// sums written in Chinese numerals turned to digits.
 fn prepare(text: &str) -> String {
-    numerals::to_digits(&typing::mend(&drop_blobs(&normalize(cap(text)))))
+    numerals::to_digits(&typing::mend(&without_blobs(text)))
 }
 
 /// A message that is only a sum ("200", "150元", "八十块"), as the answer to "how much?".
@@ -156,11 +158,12 @@ pub fn without_blobs(text: &str) -> String {
     drop_blobs(&normalize(cap(text)))
 }
 
-/// An id with case and separators folded away.
-fn fold_id(id: &str) -> String {
-    id.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
+/// An id with case, width and separators folded away: "so88213" is "SO-88213".
+pub(crate) fn fold_id(id: &str) -> String {
+    normalize(id)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
         .collect()
 }
 
@@ -197,8 +200,8 @@ fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
     a.start < b.end && b.start < a.end
 }
 
-/// Compiles a pattern written in this module.
-fn re(pattern: &str) -> Regex {
+/// Compiles a built-in pattern.
+pub(crate) fn re(pattern: &str) -> Regex {
     match Regex::new(pattern) {
         Ok(re) => re,
         Err(err) => panic!("built-in pattern does not compile: {err}"),

@@ -38,7 +38,7 @@ pub(super) fn cap(text: &str) -> &str {
 
 /// Folds full-width forms to ASCII, drops invisible marks, turns control
 /// characters and odd spaces into plain spaces (line breaks stay).
-pub(super) fn normalize(text: &str) -> String {
+pub(crate) fn normalize(text: &str) -> String {
     text.chars()
         .filter_map(|c| match c {
             // The full-width comma is kept: it separates clauses, never digits.
