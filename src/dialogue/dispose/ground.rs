@@ -11,7 +11,7 @@ use regex::Regex;
 use super::Book;
 use crate::domain::{Money, OrderId};
 use crate::store::{Contact, Order};
-use crate::understanding::offline::{fold_id, normalize, re, without_blobs};
+use crate::understanding::offline::{fold_id, normalize, re, slip, without_blobs};
 
 /// Ids shorter than this are too short to call one a slip of another.
 const NEAR_MIN_CHARS: usize = 4;
@@ -114,27 +114,10 @@ pub(super) fn orders_near<'a>(id: &str, book: &Book<'a>) -> Vec<&'a Order> {
         .collect()
 }
 
+/// `a` and `b` differ by one character dropped, added or changed, or two swapped.
 fn one_slip(a: &str, b: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a == b {
-        return false;
-    }
-    if a.len() == b.len() {
-        let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
-        return match diff.as_slice() {
-            [_] => true,
-            [i, j] => *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i],
-            _ => false,
-        };
-    }
-    let (long, short) = if a.len() > b.len() { (a, b) } else { (b, a) };
-    if long.len() != short.len() + 1 {
-        return false;
-    }
-    let at = (0..short.len())
-        .find(|&i| long[i] != short[i])
-        .unwrap_or(short.len());
-    long[at + 1..] == short[at..]
+    slip(&a, &b).is_some()
 }
 
 /// The orders whose item the request names best: words of the description ("the cat

@@ -41,6 +41,7 @@ pub(crate) use normalise::normalize;
 use numbers::scan_numbers;
 use order::{find_orders, pick_order};
 use reason::{ReasonScan, find_markers};
+pub(crate) use typing::slip;
 
 pub use reason::clean_reason;
 

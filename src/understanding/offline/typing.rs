@@ -115,32 +115,63 @@ fn keyword_for(word: &str) -> Option<&'static str> {
 
 /// `typed` is one slip of `keyword` under `slack`.
 fn one_slip(typed: &[u8], keyword: &[u8], slack: Slack) -> bool {
-    if typed.len() == keyword.len() {
-        let diff: Vec<usize> = (0..typed.len())
-            .filter(|&i| typed[i] != keyword[i])
-            .collect();
+    // The first letter is never the slip: "order" is not "border".
+    match slip(typed, keyword) {
+        Some(Slip::Swapped(at)) => at > 0,
+        Some(Slip::Changed(at)) => slack == Slack::OneEdit && at > 0,
+        Some(Slip::Added(at)) => at > 0 && (slack == Slack::OneEdit || typed[at] == typed[at - 1]),
+        Some(Slip::Dropped(at)) => {
+            at > 0 && (slack == Slack::OneEdit || keyword[at] == keyword[at - 1])
+        }
+        None => false,
+    }
+}
+
+/// How `typed` differs from `meant` by one slip, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slip {
+    /// One item changed.
+    Changed(usize),
+    /// This item and the next swapped.
+    Swapped(usize),
+    /// One item typed that `meant` lacks.
+    Added(usize),
+    /// One item of `meant` left out.
+    Dropped(usize),
+}
+
+/// The one slip that turns `meant` into `typed`; `None` when they are equal or further
+/// apart. An added or dropped item is placed at the first difference.
+pub(crate) fn slip<T: PartialEq>(typed: &[T], meant: &[T]) -> Option<Slip> {
+    if typed.len() == meant.len() {
+        let diff: Vec<usize> = (0..typed.len()).filter(|&i| typed[i] != meant[i]).collect();
         return match diff.as_slice() {
-            [i, j] => *j == i + 1 && typed[*i] == keyword[*j] && typed[*j] == keyword[*i] && *i > 0,
-            [i] => slack == Slack::OneEdit && *i > 0,
-            _ => false,
+            [i] => Some(Slip::Changed(*i)),
+            [i, j] if *j == i + 1 && typed[*i] == meant[*j] && typed[*j] == meant[*i] => {
+                Some(Slip::Swapped(*i))
+            }
+            _ => None,
         };
     }
-    let (long, short) = if typed.len() > keyword.len() {
-        (typed, keyword)
+    let (long, short) = if typed.len() > meant.len() {
+        (typed, meant)
     } else {
-        (keyword, typed)
+        (meant, typed)
     };
     if long.len() != short.len() + 1 {
-        return false;
+        return None;
     }
-    // The first letter is never the slip: "order" is not "border".
     let at = (0..short.len())
         .find(|&i| long[i] != short[i])
         .unwrap_or(short.len());
-    if at == 0 || long[at + 1..] != short[at..] {
-        return false;
+    if long[at + 1..] != short[at..] {
+        return None;
     }
-    slack == Slack::OneEdit || long[at] == long[at - 1]
+    Some(if typed.len() > meant.len() {
+        Slip::Added(at)
+    } else {
+        Slip::Dropped(at)
+    })
 }
 
 /// `text` with every `from` replaced by `to`, ASCII case ignored.
