@@ -11,7 +11,9 @@ use regex::Regex;
 use super::Book;
 use crate::domain::{Money, OrderId};
 use crate::store::{Contact, Order};
-use crate::understanding::offline::{fold_id, normalize, re, slip, without_blobs};
+use crate::understanding::offline::{
+    fold_id, id_words, normalize, re, slip, without_blobs, written_like_an_id,
+};
 
 /// Ids shorter than this are too short to call one a slip of another.
 const NEAR_MIN_CHARS: usize = 4;
@@ -30,13 +32,6 @@ const ITEM_STOP_WORDS: [&str; 16] = [
     "for", "the", "and", "with", "set", "pack", "pairs", "pair", "pcs", "box", "new", "one", "two",
     "six", "kit", "of",
 ];
-
-/// The words of `text` an id may be written as: letters, digits, '-' and '_'.
-fn id_words(text: &str) -> impl Iterator<Item = &str> {
-    let is_id_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    text.split(move |c: char| !is_id_char(c))
-        .filter(|w| w.bytes().any(|b| b.is_ascii_digit()))
-}
 
 /// What the shopper wrote, and the same without the stated reason: a reason may name
 /// the item or the order, but what it names besides the request is never acted on.
@@ -82,15 +77,13 @@ pub(super) fn foreign_id(said: &Said, book: &Book) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Letters then digits, as order ids are written; not a sum with its currency ("RMB30")
-/// nor a size ("5kg" starts with its digits).
+/// Written like an order id, and not a sum with its currency ("RMB30").
 fn looks_like_an_id(word: &str) -> bool {
     let letters = word.bytes().take_while(u8::is_ascii_alphabetic).count();
-    let rest = word[letters..].trim_start_matches('-');
     let currency = ["rmb", "cny", "usd"]
         .iter()
         .any(|c| word[..letters].eq_ignore_ascii_case(c));
-    letters > 0 && !currency && rest.starts_with(|c: char| c.is_ascii_digit())
+    written_like_an_id(word) && !currency
 }
 
 /// The book's order with this id, written in any case and with or without separators.

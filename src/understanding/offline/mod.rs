@@ -40,6 +40,7 @@ use normalise::{cap, drop_blobs};
 pub(crate) use normalise::normalize;
 use numbers::scan_numbers;
 use order::{find_orders, pick_order};
+pub(crate) use order::{id_words, written_like_an_id};
 use reason::{ReasonScan, find_markers};
 pub(crate) use typing::slip;
 

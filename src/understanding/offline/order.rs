@@ -99,3 +99,21 @@ pub(super) fn pick_order(orders: &[OrderMention]) -> Option<Scored<OrderRef>> {
         None => None,
     }
 }
+
+/// The words of `text` an order id may be written as: letters, digits, '-' and '_', with a
+/// digit among them.
+pub(crate) fn id_words(text: &str) -> impl Iterator<Item = &str> {
+    let is_id_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    text.split(move |c: char| !is_id_char(c))
+        .filter(|w| w.bytes().any(|b| b.is_ascii_digit()))
+}
+
+/// Letters, then digits (a dash between allowed), as order ids are written: "SO-88107",
+/// "C305"; not "5kg", which starts with its digits.
+pub(crate) fn written_like_an_id(word: &str) -> bool {
+    let letters = word.bytes().take_while(u8::is_ascii_alphabetic).count();
+    letters > 0
+        && word[letters..]
+            .trim_start_matches('-')
+            .starts_with(|c: char| c.is_ascii_digit())
+}

@@ -8,7 +8,7 @@ use regex::Regex;
 use super::clauses::{Clause, clause_index};
 use super::intent::Cue;
 use super::numbers::Number;
-use super::order::OrderMention;
+use super::order::{OrderMention, id_words, written_like_an_id};
 use super::{MAX_REASON_CHARS, overlaps, re};
 use crate::understanding::extraction::Intent;
 
@@ -192,15 +192,7 @@ impl ReasonScan<'_> {
 /// A word written like an order id ("SO-88107", "C305"): a clause naming one is part of
 /// the request, not the reason.
 fn has_id(clause: &str) -> bool {
-    clause
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .any(|w| {
-            let letters = w.bytes().take_while(u8::is_ascii_alphabetic).count();
-            letters > 0
-                && w[letters..]
-                    .trim_start_matches('-')
-                    .starts_with(|c: char| c.is_ascii_digit())
-        })
+    id_words(clause).any(written_like_an_id)
 }
 
 /// Trimmed, whitespace collapsed, a closing courtesy dropped, at most 200
