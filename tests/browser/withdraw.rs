@@ -4,10 +4,24 @@ use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::harness::{PHONE, Server, in_browser};
+use crate::harness::{PHONE, Page, Server, in_browser};
 
 /// Longest the risk check may take to put a confirmed refund into manual review.
 const REVIEW_PATIENCE: Duration = Duration::from_secs(20);
+
+/// Waits until the page's status line says the shopper withdrew.
+async fn says_withdrawn(page: &Page) -> anyhow::Result<()> {
+    page.until(
+        "the withdrawal in the status line",
+        REVIEW_PATIENCE,
+        || async {
+            let line = page.text("#state-line").await?;
+            Ok(line.contains("withdrew").then_some(line))
+        },
+    )
+    .await?;
+    Ok(())
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shopper_withdraws_a_refund_held_for_review_from_the_chat() {
@@ -45,15 +59,7 @@ async fn a_shopper_withdraws_a_refund_held_for_review_from_the_chat() {
         page.click("#withdraw-bar:not([hidden]) #withdraw").await?;
 
         page.until_gone("#withdraw-bar:not([hidden])").await?;
-        page.until(
-            "the withdrawal in the status line",
-            REVIEW_PATIENCE,
-            || async {
-                let line = page.text("#state-line").await?;
-                Ok(line.contains("withdrew").then_some(line))
-            },
-        )
-        .await?;
+        says_withdrawn(&page).await?;
         let (status, session) = server
             .call(
                 Method::GET,
@@ -104,15 +110,7 @@ async fn a_shopper_withdraws_a_held_refund_from_the_menu_page() {
         // The page polls; once it sees the review, it offers the withdrawal.
         page.click("#current button[data-action=withdraw]").await?;
 
-        page.until(
-            "the withdrawal in the status line",
-            REVIEW_PATIENCE,
-            || async {
-                let line = page.text("#state-line").await?;
-                Ok(line.contains("withdrew").then_some(line))
-            },
-        )
-        .await?;
+        says_withdrawn(&page).await?;
         assert_eq!(server.session_state(&id).await, "cancelled");
         let gone = page.texts("#current button[data-action=withdraw]").await?;
         assert!(gone.is_empty(), "no withdrawal once it is cancelled");
